@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/ipsd/ipsd/daemon"
+	"github.com/ipsd/ipsd/fsstore"
+)
+
+func cmdServe(args []string, _ io.Reader, _, stderr io.Writer) error {
+	fs := newFlags("serve", stderr, "usage: ipsd serve [-config FILE] [-log.level LEVEL] [-log.format FORMAT]\n\nRuns the daemon until SIGINT or SIGTERM.")
+	cfgPath := fs.String("config", defaultConfig, "config `file`")
+	level := fs.String("log.level", "", "log level: debug, info, warn, error (default from the config, else info)")
+	format := fs.String("log.format", "", "log format: text or json (default from the config, else text)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := daemon.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *level != "" {
+		cfg.Log.Level = *level
+	}
+	if *format != "" {
+		cfg.Log.Format = *format
+	}
+	logger, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return daemon.Run(ctx, cfg, logger)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log.format: want text or json, got %q", format)
+}
+
+func cmdCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("check-config", stderr, "usage: ipsd check-config [-config FILE]\n\nValidates the config file; reports every problem found.")
+	cfgPath := fs.String("config", defaultConfig, "config `file`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := daemon.LoadConfig(*cfgPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
+	return nil
+}
+
+func cmdVersion(_ []string, _ io.Reader, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "ipsd %s\n", daemon.Version)
+	return nil
+}
+
+func cmdHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("hash-password", stderr, "usage: ipsd hash-password < password-file\n\nReads one password line on stdin and prints its bcrypt hash for [[user]] password_hash.")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return errors.New("empty password on stdin")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, string(h))
+	return nil
+}
+
+func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("ls", stderr, "usage: ipsd ls [-config FILE] [FOLDER]\n\nWith no FOLDER lists the companies; with a folder handle (ApiTestCo/ or ApiTestCo/shoes/)\nlists everything below it, recursively. One line each: handle, tab, path relative to root.")
+	cfgPath := fs.String("config", defaultConfig, "config `file`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 1 {
+		fs.Usage()
+		return exitError(2)
+	}
+	cfg, err := daemon.LoadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	st, err := fsstore.Open(context.Background(), fsstore.Config{
+		Root: cfg.Root, StateDir: cfg.StateDir, ReadOnly: true,
+	}, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	entries, err := st.List(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	for _, e := range entries {
+		fmt.Fprintf(w, "%s\t%s\n", e.Handle, e.Path)
+	}
+	return w.Flush()
+}
+
+// readPassword takes the password for -user from a file or $IPSD_PASSWORD,
+// never from a flag.
+func readPassword(file string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if pw, ok := os.LookupEnv("IPSD_PASSWORD"); ok {
+		return pw, nil
+	}
+	return "", errors.New("-user needs a password: set -password-file or IPSD_PASSWORD")
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ipsd/ipsd/daemon"
+)
+
+// copyRequest is one copyImageParam.
+type copyRequest struct {
+	XMLName  xml.Name `xml:"http://www.scene7.com/IpsApi/xsd/2008-01-15 copyImageParam"`
+	Company  string   `xml:"companyHandle"`
+	Asset    string   `xml:"assetHandle"`
+	Folder   string   `xml:"folderHandle"`
+	Name     string   `xml:"name"`
+	Modifier string   `xml:"urlModifier"`
+}
+
+// reply is a copyImageReturn or a fault element.
+type reply struct {
+	XMLName xml.Name
+	Handle  string `xml:"assetHandle"`
+	Code    int    `xml:"code"`
+	Reason  string `xml:"reason"`
+}
+
+// client calls the daemon over its Unix socket.
+type client struct {
+	http           *http.Client
+	user, password string
+}
+
+func newClient(socket string) *client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConnsPerHost: 16,
+	}
+	return &client{http: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}
+}
+
+// A faultError is an IPS fault answered by the daemon.
+type faultError struct {
+	Kind   string
+	Code   int
+	Reason string
+	Status int
+}
+
+func (e *faultError) Error() string { return fmt.Sprintf("%s %d: %s", e.Kind, e.Code, e.Reason) }
+
+// copy sends one request and returns the new handle.
+func (c *client) copy(ctx context.Context, r copyRequest) (string, error) {
+	body, err := xml.Marshal(r)
+	if err != nil {
+		return "", err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", "http://ipsd/scene7/services/IpsApiService", bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "text/xml; charset=UTF-8")
+	req.Header.Set("SOAPAction", "copyImage")
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("calling ipsd: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", fmt.Errorf("reading reply: %w", err)
+	}
+	var rep reply
+	if err := xml.Unmarshal(data, &rep); err != nil {
+		return "", fmt.Errorf("reading reply (HTTP %d): %w", resp.StatusCode, err)
+	}
+	if strings.HasSuffix(rep.XMLName.Local, "Fault") {
+		return "", &faultError{Kind: rep.XMLName.Local, Code: rep.Code, Reason: rep.Reason, Status: resp.StatusCode}
+	}
+	if rep.Handle == "" {
+		return "", fmt.Errorf("unexpected reply (HTTP %d): %.200s", resp.StatusCode, data)
+	}
+	return rep.Handle, nil
+}
+
+func cmdCopy(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("copy", stderr, `usage: ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M]
+
+Makes one copy through the running daemon and prints the new asset handle.
+Without -user the daemon identifies you by your local account; with -user the
+password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
+	cfgPath := fs.String("config", defaultConfig, "config `file` to read the socket path from")
+	socket := fs.String("socket", "", "socket `path` (overrides the config)")
+	var r copyRequest
+	fs.StringVar(&r.Company, "company", "", "company `handle`, e.g. c|1")
+	fs.StringVar(&r.Asset, "asset", "", "source asset `handle`, e.g. a|1|1|1")
+	fs.StringVar(&r.Folder, "folder", "", "destination folder `handle`, e.g. ApiTestCo/")
+	fs.StringVar(&r.Name, "name", "", "`name` of the new asset (no extension)")
+	fs.StringVar(&r.Modifier, "modifier", "", "Image Serving `commands`, e.g. wid=300&fmt=webp")
+	user := fs.String("user", "", "ipsd user `email` to authenticate as")
+	pwFile := fs.String("password-file", "", "`file` holding the password for -user")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *socket == "" {
+		cfg, err := daemon.LoadConfig(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("finding the socket (or pass -socket): %w", err)
+		}
+		*socket = cfg.API.Socket
+	}
+	var missing []string
+	for _, f := range []struct{ flag, v string }{{"-company", r.Company}, {"-asset", r.Asset}, {"-folder", r.Folder}, {"-name", r.Name}} {
+		if f.v == "" {
+			missing = append(missing, f.flag)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
+	}
+	c := newClient(*socket)
+	if *user != "" {
+		pw, err := readPassword(*pwFile)
+		if err != nil {
+			return err
+		}
+		c.user, c.password = *user, pw
+	}
+	h, err := c.copy(context.Background(), r)
+	var fe *faultError
+	if errors.As(err, &fe) {
+		fmt.Fprintf(stderr, "ipsd copy: %v\n", fe)
+		return exitError(1)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
+}

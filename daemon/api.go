@@ -1,0 +1,205 @@
+package daemon
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// peerKey is the context key of the socket peer's credentials.
+type peerKey struct{}
+
+// peer is who is at the other end of a Unix socket connection.
+type peer struct {
+	UID, PID uint32
+	OK       bool
+}
+
+// connContext reads SO_PEERCRED once per connection.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	var p peer
+	if uc, ok := c.(*net.UnixConn); ok {
+		if raw, err := uc.SyscallConn(); err == nil {
+			raw.Control(func(fd uintptr) {
+				cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+				if err == nil {
+					p = peer{UID: cred.Uid, PID: uint32(cred.Pid), OK: true}
+				}
+			})
+		}
+	}
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+var requestSeq atomic.Uint64
+
+// handler returns the HTTP handler of the socket API.
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /scene7/services/IpsApiService", d.serveAPI)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "catalog not reconciled yet\n", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// serveAPI answers one SOAP or bare-XML API call.
+func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := requestSeq.Add(1)
+	log := d.logger.With("request_id", id, "channel", "socket")
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.cfg().API.MaxBodyBytes))
+	var c *call
+	var f *Fault
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		f = apiFault(30003, "Request body is larger than %d bytes.", d.cfg().API.MaxBodyBytes)
+	case err != nil:
+		f = apiFault(30003, "Reading request body: %v", err)
+	default:
+		c, f = decodeCall(body)
+	}
+	soap := c != nil && c.SOAP || c == nil && looksSOAP(body)
+	if f != nil {
+		d.finish(log, "socket", "", f, start)
+		d.writeFault(w, r, c, soap, f)
+		return
+	}
+	if !c.Cred.Present {
+		if u, p, ok := basicAuth(r); ok {
+			c.Cred = Credentials{Present: true, User: u, Password: p}
+		}
+	}
+	pr, _ := r.Context().Value(peerKey{}).(peer)
+	caller, f := d.users.Load().identify(c.Cred, pr.UID, pr.OK, "")
+	if f != nil {
+		log.Info("request accepted", "op", c.Op, "peer_uid", pr.UID)
+		d.finish(log, "socket", c.Op, f, start)
+		d.writeFault(w, r, c, soap, f)
+		return
+	}
+	log = log.With("caller", caller.Email, "op", c.Op)
+	log.Info("request accepted")
+
+	ret, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
+	d.finish(log, "socket", c.Op, f, start)
+	if f != nil {
+		d.writeFault(w, r, c, soap, f)
+		return
+	}
+	d.write(w, r, c, http.StatusOK, encodeReply(soap, c.NS, ret))
+}
+
+// dispatch runs the operation of c for caller.
+func (d *Daemon) dispatch(
+	ctx context.Context,
+	c *call,
+	caller *UserConfig,
+	channel, key string,
+	wait bool,
+	log *slog.Logger,
+) (elem, *Fault) {
+	switch c.Op {
+	case "copyImage":
+		p, f := readCopyParams(c)
+		if f != nil {
+			return elem{}, f
+		}
+		log.Debug("copying", "company", p.Company, "source", p.Asset, "folder", p.Folder, "name", p.Name, "modifier", p.Modifier)
+		h, f := d.copyImage(ctx, copyJob{channel: channel, caller: caller, params: p, key: key, wait: wait})
+		if f != nil {
+			return elem{}, f
+		}
+		log.Info("copy made", "source", p.Asset, "handle", h)
+		return elem{Name: "copyImageReturn", Kids: []elem{{Name: "assetHandle", Text: h}}}, nil
+	}
+	return elem{}, apiFault(30003, "Operation '%s' is not supported by ipsd.", c.Op)
+}
+
+// finish counts and logs the end of a request.
+func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start time.Time) {
+	dur := time.Since(start)
+	d.metrics.RequestDuration.WithLabelValues(channel).Observe(dur.Seconds())
+	if f == nil {
+		d.metrics.Requests.WithLabelValues(channel, "ok").Inc()
+		log.Info("request done", "result", "ok", "duration", dur)
+		return
+	}
+	d.metrics.Requests.WithLabelValues(channel, f.Family()).Inc()
+	lvl := slog.LevelInfo
+	if f.Family() == "failed" {
+		lvl = slog.LevelWarn
+	}
+	log.Log(context.Background(), lvl, "request done", "op", op, "result", f.Family(),
+		"code", f.Code, "reason", f.Reason, "duration", dur)
+}
+
+func (d *Daemon) writeFault(w http.ResponseWriter, r *http.Request, c *call, soap bool, f *Fault) {
+	status := http.StatusInternalServerError
+	if f.Status != 0 {
+		status = f.Status
+	}
+	if c != nil && c.FaultCode != 0 {
+		status = c.FaultCode
+	}
+	d.write(w, r, c, status, encodeFault(soap, f))
+}
+
+// write sends body, gzipped when authHeader or Accept-Encoding asks for it.
+func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status int, body []byte) {
+	w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
+	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	if c != nil && c.GzipSet {
+		gz = c.Gzip
+	}
+	if gz {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(status)
+		zw := gzip.NewWriter(w)
+		zw.Write(body)
+		zw.Close()
+		return
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// basicAuth reads HTTP Basic credentials without ever challenging.
+func basicAuth(r *http.Request) (string, string, bool) {
+	h := r.Header.Get("Authorization")
+	enc, ok := strings.CutPrefix(h, "Basic ")
+	if !ok {
+		return "", "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+	if err != nil {
+		return "", "", false
+	}
+	u, p, ok := strings.Cut(string(raw), ":")
+	return u, p, ok
+}
+
+// looksSOAP guesses whether an unparsable body meant to be SOAP, so its
+// fault comes back in the same form.
+func looksSOAP(b []byte) bool {
+	if len(b) > 4096 {
+		b = b[:4096]
+	}
+	return strings.Contains(string(b), nsSOAP)
+}

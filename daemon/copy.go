@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/ipsd/ipsd/fsstore"
+	"github.com/ipsd/ipsd/render"
+)
+
+// copyParams are the five children of copyImageParam.
+type copyParams struct {
+	Company, Asset, Folder, Name, Modifier string
+}
+
+// readCopyParams takes the five required children; companyName is accepted
+// as an alias of companyHandle (a known documentation error).
+func readCopyParams(c *call) (copyParams, *Fault) {
+	var p copyParams
+	var ok bool
+	if p.Company, ok = c.text("companyHandle"); !ok {
+		if p.Company, ok = c.text("companyName"); !ok {
+			return p, apiFault(30002, "Missing required element 'companyHandle'.")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"assetHandle", &p.Asset}, {"folderHandle", &p.Folder}, {"name", &p.Name}, {"urlModifier", &p.Modifier}} {
+		if *f.dst, ok = c.text(f.name); !ok {
+			return p, apiFault(30002, "Missing required element '%s'.", f.name)
+		}
+	}
+	return p, nil
+}
+
+// copyJob carries one copyImage through its steps.
+type copyJob struct {
+	channel string
+	caller  *UserConfig
+	params  copyParams
+	key     string // request key for idempotent retries; "" for socket calls
+	wait    bool   // wait for a worker instead of answering busy
+}
+
+// copyImage runs one copyImage and returns the new asset handle.
+func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
+	p := j.params
+	st := d.store
+
+	company, err := st.Company(p.Company)
+	if err != nil {
+		return "", apiFault(30001, "Invalid companyHandle '%s'.", p.Company)
+	}
+	if f := authorize(j.caller, "copyImage", company.Name, company.Handle, copyRoles); f != nil {
+		return "", f
+	}
+
+	// a retried watch request whose copy was made before a crash
+	if j.key != "" {
+		if a, ok, err := st.AssetByRequestKey(j.key); err == nil && ok {
+			return a.Handle, nil
+		}
+	}
+
+	src, err := st.Asset(p.Asset)
+	if err != nil || src.Company.ID != company.ID {
+		return "", apiFault(30001, "Invalid assetHandle '%s'.", p.Asset)
+	}
+	folder, err := st.Folder(company, p.Folder)
+	if err != nil {
+		return "", apiFault(30001, "Invalid folderHandle '%s'.", p.Folder)
+	}
+	if reason := badName(p.Name); reason != "" {
+		return "", apiFault(30001, "Invalid name '%s': %s.", printable(p.Name), reason)
+	}
+	req, err := render.Parse(p.Modifier)
+	if err != nil {
+		return "", apiFault(30001, "Invalid urlModifier: %v", err)
+	}
+
+	res, err := st.Reserve(ctx, company, p.Name)
+	if errors.Is(err, fsstore.ErrNameInUse) {
+		return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
+	}
+	if err != nil {
+		return "", apiFault(30001, "Invalid name '%s': %v", printable(p.Name), err)
+	}
+	defer res.Release()
+
+	release, f := d.acquire(ctx, j.channel, j.wait)
+	if f != nil {
+		return "", f
+	}
+	defer release()
+
+	prov := fsstore.Provenance{
+		Source: src.Handle, Modifier: p.Modifier, Caller: j.caller.Email,
+		RequestKey: j.key, Time: time.Now().UTC(),
+	}
+	var a fsstore.Asset
+	if req.IsEmpty() {
+		a, err = st.Create(ctx, res, folder, path.Ext(src.Path), st.CopyFrom(src), prov)
+	} else {
+		a, err = d.renderCopy(ctx, res, folder, src, req, prov)
+	}
+	if err != nil {
+		var ce *render.CommandError
+		if errors.As(err, &ce) {
+			return "", apiFault(30001, "Invalid urlModifier: %v", err)
+		}
+		if errors.Is(err, fsstore.ErrNameInUse) {
+			return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
+		}
+		return "", apiFault(30000, "Copy of '%s' failed: %v", src.Handle, err)
+	}
+	d.metrics.BytesWritten.Add(float64(a.Size))
+	return a.Handle, nil
+}
+
+// renderCopy renders src through req into a new asset.
+func (d *Daemon) renderCopy(
+	ctx context.Context,
+	res *fsstore.Reservation,
+	folder fsstore.Folder,
+	src fsstore.Asset,
+	req *render.Request,
+	prov fsstore.Provenance,
+) (fsstore.Asset, error) {
+	data, err := d.store.ReadAsset(src)
+	if err != nil {
+		return fsstore.Asset{}, err
+	}
+	d.metrics.BytesRead.Add(float64(len(data)))
+
+	ext := path.Ext(src.Path)
+	if out := req.OutputFormat(src.Format); out != src.Format {
+		ext = render.Ext(out)
+	}
+	lim := render.Limits{
+		MaxSourcePixels: d.cfg().Render.MaxSourcePixels,
+		MaxOutputPixels: d.cfg().Render.MaxOutputPixels,
+	}
+	fill := func(w *os.File) error {
+		bw := bufio.NewWriterSize(w, 256<<10)
+		if _, err := render.Render(ctx, data, req, lim, bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	return d.store.Create(ctx, res, folder, ext, fill, prov)
+}
+
+// acquire takes a render worker. With wait false it refuses with the busy
+// fault when the queue of waiting calls is full.
+func (d *Daemon) acquire(ctx context.Context, channel string, wait bool) (func(), *Fault) {
+	start := time.Now()
+	select {
+	case d.sem <- struct{}{}:
+	default:
+		if !wait && d.waiting.Add(1) > int64(d.cfg().API.MaxQueue) {
+			d.waiting.Add(-1)
+			return nil, busyFault()
+		}
+		if !wait {
+			defer d.waiting.Add(-1)
+		}
+		select {
+		case d.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, apiFault(30000, "Request cancelled: %v", ctx.Err())
+		}
+	}
+	d.metrics.QueueWait.WithLabelValues(channel).Observe(time.Since(start).Seconds())
+	d.metrics.InFlight.Inc()
+	return func() {
+		d.metrics.InFlight.Dec()
+		<-d.sem
+	}, nil
+}
+
+// badName says why name cannot be an Asset ID, or "" when it can.
+func badName(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > 255:
+		return "longer than 255 bytes"
+	case name == "." || name == "..":
+		return "not a name"
+	case strings.HasPrefix(name, "."):
+		return "starts with '.'"
+	}
+	for _, r := range name {
+		switch {
+		case r < 0x20 || r == 0x7f:
+			return "contains a control character"
+		case strings.ContainsRune(`/\|`, r):
+			return "contains '" + string(r) + "'"
+		}
+	}
+	return ""
+}
+
+// printable makes a name safe to quote in a one-line reason.
+func printable(s string) string {
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,420 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ipsd/ipsd/fsstore"
+	"github.com/ipsd/ipsd/metrics"
+	"github.com/ipsd/ipsd/watch"
+)
+
+// Version is set at build time with -ldflags "-X github.com/ipsd/ipsd/daemon.Version=...".
+var Version = "dev"
+
+// Daemon is a running ipsd: the store, the socket API, the watch folders and
+// the metrics endpoint.
+type Daemon struct {
+	cfgp    atomic.Pointer[Config] // replaced whole on reload
+	logger  *slog.Logger
+	store   *fsstore.Store
+	metrics *metrics.Set
+	users   atomic.Pointer[users]
+	sem     chan struct{} // one slot per render worker
+	waiting atomic.Int64  // socket calls waiting for a worker
+	ready   atomic.Bool   // catalog reconciled and listeners bound
+
+	watchMu  sync.Mutex // guards watchers
+	watchers map[string]*runningWatch
+	watchWG  sync.WaitGroup
+}
+
+// runningWatch is one watch folder's intake goroutine.
+type runningWatch struct {
+	cfg    WatchConfig
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// cfg returns the configuration in force.
+func (d *Daemon) cfg() *Config { return d.cfgp.Load() }
+
+// Run runs ipsd until ctx is cancelled. SIGHUP reloads the config file. It
+// returns nil after a clean shutdown.
+func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
+	d := &Daemon{
+		logger:   logger,
+		metrics:  metrics.New(Version),
+		sem:      make(chan struct{}, cfg.Render.Workers),
+		watchers: map[string]*runningWatch{},
+	}
+	d.cfgp.Store(cfg)
+	d.users.Store(newUsers(cfg.Users))
+	d.metrics.Workers.Set(float64(cfg.Render.Workers))
+
+	logger.Info("starting", "version", Version, "root", cfg.Root, "state_dir", cfg.StateDir)
+	status(logger, "reconciling catalog with %s", cfg.Root)
+	st, err := fsstore.Open(ctx, fsstore.Config{
+		Root:     cfg.Root,
+		StateDir: cfg.StateDir,
+		FileMode: os.FileMode(cfg.Store.FileMode),
+		Rescan:   cfg.RescanInterval(),
+		Poll:     cfg.Store.Poll.Duration,
+		Hooks:    d.storeHooks(),
+	}, logger.With("component", "store"))
+	if err != nil {
+		return fmt.Errorf("opening store: %w", err)
+	}
+	defer st.Close()
+	d.store = st
+	d.updateCatalogGauges()
+
+	ln, err := d.listen()
+	if err != nil {
+		return err
+	}
+	var mln net.Listener
+	if addr := cfg.MetricsListen(); addr != "" {
+		if mln, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listening for metrics: %w", err)
+		}
+		logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
+
+	// intake stops first on shutdown; the socket and the store outlive it
+	// so that in-flight copies can finish
+	intake, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopIntake()
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	g.Go(func() error { return st.Run(gctx) })
+	g.Go(func() error { return d.serveSocket(gctx, ln) })
+	if mln != nil {
+		g.Go(func() error { return d.serveMetrics(gctx, mln) })
+	}
+	g.Go(func() error { return d.tick(gctx) })
+	g.Go(func() error { return d.watchdog(gctx) })
+	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
+		ln.Close()
+		return err
+	}
+
+	d.ready.Store(true)
+	logger.Info("ready", "socket", cfg.API.Socket, "watch_folders", len(cfg.Watch))
+	notify(logger, "READY=1")
+	status(logger, "serving %d watch folders and %s", len(cfg.Watch), cfg.API.Socket)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	failed := make(chan error, 1)
+	go func() { failed <- g.Wait() }() // returns once every component has
+loop:
+	for {
+		select {
+		case <-hup:
+			d.reload(intake)
+		case err := <-failed:
+			// a component failed; g's context already stopped the others
+			stopIntake()
+			d.stopWatchers()
+			return err
+		case <-ctx.Done():
+			break loop
+		}
+	}
+
+	logger.Info("stopping: no new requests; waiting for copies in flight")
+	notify(logger, "STOPPING=1")
+	status(logger, "stopping")
+	stopIntake()
+	d.stopWatchers()
+	g.Go(func() error { return context.Canceled }) // stops the socket, store and metrics
+	err = <-failed
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	logger.Info("stopped")
+	return err
+}
+
+// syncWatchers starts the watch folders in want that are not running with
+// the same settings, and stops the others.
+func (d *Daemon) syncWatchers(ctx context.Context, want []WatchConfig) error {
+	d.watchMu.Lock()
+	defer d.watchMu.Unlock()
+	keep := map[string]bool{}
+	for _, wc := range want {
+		if rw := d.watchers[wc.Dir]; rw != nil && rw.cfg == wc {
+			keep[wc.Dir] = true
+		}
+	}
+	for dir, rw := range d.watchers {
+		if !keep[dir] {
+			rw.cancel()
+			<-rw.done
+			delete(d.watchers, dir)
+		}
+	}
+	for _, wc := range want {
+		if keep[wc.Dir] {
+			continue
+		}
+		w, err := d.newWatcher(wc)
+		if err != nil {
+			return fmt.Errorf("starting watch folder %s: %w", wc.Dir, err)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		rw := &runningWatch{cfg: wc, cancel: cancel, done: make(chan struct{})}
+		d.watchers[wc.Dir] = rw
+		d.watchWG.Add(1)
+		go func() { // returns when wctx is cancelled
+			defer d.watchWG.Done()
+			defer close(rw.done)
+			if err := w.Run(wctx); err != nil && !errors.Is(err, context.Canceled) {
+				d.logger.Error("watch folder stopped", "dir", wc.Dir, "err", err)
+			}
+		}()
+	}
+	return nil
+}
+
+// stopWatchers stops every watch folder and waits for their copies in
+// flight.
+func (d *Daemon) stopWatchers() {
+	d.watchMu.Lock()
+	for _, rw := range d.watchers {
+		rw.cancel()
+	}
+	d.watchers = map[string]*runningWatch{}
+	d.watchMu.Unlock()
+	d.watchWG.Wait()
+}
+
+// reload re-reads the config file. Users, memberships, limits and watch
+// folders take effect at once; an invalid file is rejected whole and the
+// old config stays.
+func (d *Daemon) reload(intake context.Context) {
+	old := d.cfg()
+	notify(d.logger, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
+	defer notify(d.logger, "READY=1")
+	cfg, err := LoadConfig(old.path)
+	if err == nil {
+		err = restartOnly(old, cfg)
+	}
+	if err != nil {
+		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
+		d.logger.Error("config reload rejected; keeping the running config", "err", err)
+		return
+	}
+	cfg.Render.Workers = old.Render.Workers // the worker pool is sized at start
+	d.users.Store(newUsers(cfg.Users))
+	d.cfgp.Store(cfg)
+	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
+		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
+		d.logger.Error("config reload: watch folders", "err", err)
+		return
+	}
+	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
+	d.logger.Info("config reloaded", "users", len(cfg.Users), "watch_folders", len(cfg.Watch))
+}
+
+// restartOnly refuses a reload that changes what only a restart can.
+func restartOnly(old, cfg *Config) error {
+	var errs []error
+	if old.Root != cfg.Root || old.StateDir != cfg.StateDir {
+		errs = append(errs, errors.New("root and state_dir change only with a restart"))
+	}
+	if old.API.Socket != cfg.API.Socket || old.MetricsListen() != cfg.MetricsListen() {
+		errs = append(errs, errors.New("api.socket and metrics.listen change only with a restart"))
+	}
+	return errors.Join(errs...)
+}
+
+// tick refreshes gauges that are cheaper to read than to track.
+func (d *Daemon) tick(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			d.updateCatalogGauges()
+		}
+	}
+}
+
+func (d *Daemon) updateCatalogGauges() {
+	c, f, a := d.store.Stats()
+	d.metrics.CatalogCompanies.Set(float64(c))
+	d.metrics.CatalogFolders.Set(float64(f))
+	d.metrics.CatalogAssets.Set(float64(a))
+	d.metrics.NameClashes.Set(float64(d.store.Clashes()))
+}
+
+func (d *Daemon) storeHooks() fsstore.Hooks {
+	m := d.metrics
+	return fsstore.Hooks{
+		OnWatchEvent:   func() { m.WatchEvents.WithLabelValues("tree").Inc() },
+		OnOverflow:     func() { m.WatchOverflows.WithLabelValues("tree").Inc() },
+		OnRescan:       func(reason string) { m.Rescans.WithLabelValues("tree", reason).Inc() },
+		OnPollFallback: func() { m.PollFallbacks.WithLabelValues("tree").Inc() },
+	}
+}
+
+// listen returns the socket handed over by systemd, or creates the
+// configured one with its mode and group.
+func (d *Daemon) listen() (net.Listener, error) {
+	if lns, err := activation.Listeners(); err == nil && len(lns) > 0 && lns[0] != nil {
+		d.logger.Info("using socket from systemd", "addr", lns[0].Addr().String())
+		return lns[0], nil
+	}
+	path := d.cfg().API.Socket
+	// a live socket means another ipsd answers there; a dead one is stale
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("listening on %s: another process is serving this socket", path)
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listening on socket: %w", err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if g := d.cfg().API.SocketGroup; g != "" {
+		gid, err := lookupGID(g)
+		if err == nil {
+			err = os.Chown(path, -1, gid)
+		}
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("setting group of %s: %w", path, err)
+		}
+	}
+	if err := os.Chmod(path, os.FileMode(d.cfg().API.SocketMode)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("setting mode of %s: %w", path, err)
+	}
+	return ln, nil
+}
+
+func lookupGID(g string) (int, error) {
+	if n, err := strconv.Atoi(g); err == nil {
+		return n, nil
+	}
+	grp, err := user.LookupGroup(g)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(grp.Gid)
+}
+
+// serveSocket serves the API on ln until ctx is done, then lets in-flight
+// calls finish for a while.
+func (d *Daemon) serveSocket(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           d.handler(),
+		ConnContext:       connContext,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelDebug),
+	}
+	return serve(ctx, srv, ln, "socket api")
+}
+
+func (d *Daemon) serveMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return serve(ctx, srv, ln, "metrics")
+}
+
+// serve runs srv on ln; it owns the goroutine that runs Serve.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving %s: %w", what, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
+// newWatcher builds the intake of one watch folder.
+func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
+	m := d.metrics
+	dir := wc.Dir
+	h := func(ctx context.Context, req watch.Request) watch.Result {
+		return d.handleWatch(ctx, wc, req)
+	}
+	return watch.New(watch.Config{
+		Dir:     dir,
+		Settle:  wc.Settle.Duration,
+		Poll:    wc.Poll.Duration,
+		Workers: d.cfg().Render.Workers,
+		Hooks: watch.Hooks{
+			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
+			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
+			OnRescan:   func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnQueue: func(depth int, oldest time.Duration) {
+				m.QueueDepth.WithLabelValues(dir).Set(float64(depth))
+				m.OldestPending.WithLabelValues(dir).Set(oldest.Seconds())
+			},
+		},
+	}, h, d.logger.With("component", "watch", "dir", dir))
+}
+
+// handleWatch executes one request file.
+func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Request) watch.Result {
+	start := time.Now()
+	id := requestSeq.Add(1)
+	log := d.logger.With("request_id", id, "channel", "watch", "file", req.Name, "attempt", req.Attempt)
+
+	c, f := decodeCall(req.Body)
+	if f == nil {
+		var caller *UserConfig
+		caller, f = d.users.Load().identify(c.Cred, req.Owner, true, wc.User)
+		if f == nil {
+			log = log.With("caller", caller.Email, "op", c.Op)
+			log.Info("request accepted")
+			var ret elem
+			ret, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
+			if f == nil {
+				d.finish(log, "watch", c.Op, nil, start)
+				return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
+			}
+		}
+	}
+	op := ""
+	if c != nil {
+		op = c.Op
+	}
+	d.finish(log, "watch", op, f, start)
+	return watch.Result{OK: false, Body: encodeFault(false, f)}
+}

@@ -1,0 +1,348 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Namespaces of the IPS wire format (ips-api.md §2).
+const (
+	nsSOAP    = "http://schemas.xmlsoap.org/soap/envelope/"
+	nsCommon  = "http://www.scene7.com/IpsApi/xsd"
+	nsDefault = "http://www.scene7.com/IpsApi/xsd/2008-01-15"
+	nsLegacy  = "http://www.scene7.com/IpsApi"
+)
+
+// maxDepth bounds element nesting in a request; real requests are 5 deep.
+const maxDepth = 32
+
+// A Fault is an IPS fault (decisions.md §4): authenticationFault,
+// authorizationFault or ipsApiFault, with its code and one-line reason.
+type Fault struct {
+	Kind   string // element name: authenticationFault, authorizationFault, ipsApiFault
+	Code   int
+	Reason string
+	Status int // HTTP status; 0 means 500
+}
+
+func (f *Fault) Error() string { return fmt.Sprintf("%s %d: %s", f.Kind, f.Code, f.Reason) }
+
+// Family is the metrics result label of the fault.
+func (f *Fault) Family() string {
+	switch {
+	case f.Status == 503:
+		return "busy"
+	case f.Kind == "authenticationFault":
+		return "authentication"
+	case f.Kind == "authorizationFault":
+		return "authorization"
+	case f.Code == 30001:
+		return "invalid_parameter"
+	case f.Code == 30002:
+		return "missing_parameter"
+	case f.Code == 30003:
+		return "invalid_xml"
+	}
+	return "failed"
+}
+
+func authFault(code int, reason string) *Fault {
+	return &Fault{Kind: "authenticationFault", Code: code, Reason: reason}
+}
+
+func authzFault(code int, reason string) *Fault {
+	return &Fault{Kind: "authorizationFault", Code: code, Reason: reason}
+}
+
+func apiFault(code int, format string, a ...any) *Fault {
+	r := fmt.Sprintf(format, a...)
+	r = strings.Join(strings.Fields(r), " ") // one line
+	return &Fault{Kind: "ipsApiFault", Code: code, Reason: r}
+}
+
+func busyFault() *Fault {
+	return &Fault{Kind: "ipsApiFault", Code: 30000, Reason: "Server busy, retry later.", Status: 503}
+}
+
+// node is a parsed XML element. Only element structure and character data
+// are kept; comments and processing instructions are dropped.
+type node struct {
+	Space, Local string
+	Text         string
+	Kids         []*node
+}
+
+// child returns the first child with the given local name, in any namespace.
+func (n *node) child(local string) *node {
+	for _, k := range n.Kids {
+		if k.Local == local {
+			return k
+		}
+	}
+	return nil
+}
+
+// parseXML reads a whole request document. It refuses DTDs and entity
+// declarations, deep nesting and invalid UTF-8, so that what follows never
+// sees a hostile document; the body size is bounded by the caller.
+func parseXML(data []byte) (*node, error) {
+	if !utf8.Valid(data) {
+		return nil, errors.New("request is not valid UTF-8")
+	}
+	d := xml.NewDecoder(bytes.NewReader(data))
+	d.Strict = true
+	var stack []*node
+	var root *node
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch t := tok.(type) {
+		case xml.Directive:
+			return nil, errors.New("DTDs and entity declarations are not allowed")
+		case xml.ProcInst:
+			if t.Target != "xml" {
+				return nil, fmt.Errorf("processing instruction %q is not allowed", t.Target)
+			}
+		case xml.StartElement:
+			if root != nil && len(stack) == 0 {
+				return nil, errors.New("more than one root element")
+			}
+			if len(stack) >= maxDepth {
+				return nil, fmt.Errorf("elements nested deeper than %d", maxDepth)
+			}
+			n := &node{Local: t.Name.Local, Space: t.Name.Space}
+			if len(stack) == 0 {
+				root = n
+			} else {
+				p := stack[len(stack)-1]
+				p.Kids = append(p.Kids, n)
+			}
+			stack = append(stack, n)
+		case xml.EndElement:
+			if len(stack) == 0 {
+				return nil, errors.New("unbalanced end element")
+			}
+			stack = stack[:len(stack)-1]
+		case xml.CharData:
+			if len(stack) > 0 {
+				stack[len(stack)-1].Text += string(t)
+			} else if len(bytes.TrimSpace(t)) > 0 {
+				return nil, errors.New("text outside the root element")
+			}
+		}
+	}
+	if root == nil {
+		return nil, errors.New("no root element")
+	}
+	return root, nil
+}
+
+// isIpsNS reports whether ns is the IPS common namespace or a versioned one.
+func isIpsNS(ns string) bool {
+	return ns == nsCommon || strings.HasPrefix(ns, nsCommon+"/") || ns == nsLegacy
+}
+
+// A call is a decoded API request: the operation element, its namespace,
+// the credentials and reply options from authHeader, and whether it came in
+// a SOAP envelope.
+type call struct {
+	Op         string // operation, e.g. "copyImage" (from copyImageParam)
+	NS         string // namespace of the operation element; replies use it
+	Param      *node  // the xxxParam element
+	SOAP       bool
+	Cred       Credentials
+	FaultCode  int  // authHeader faultHttpStatusCode, 0 if absent
+	Gzip       bool // authHeader gzipResponse
+	GzipSet    bool
+	AppName    string
+	AppVersion string
+}
+
+// decodeCall parses a request body: a SOAP 1.1 envelope, or a bare
+// xxxParam element.
+func decodeCall(body []byte) (*call, *Fault) {
+	root, err := parseXML(body)
+	if err != nil {
+		return nil, apiFault(30003, "Invalid request XML: %v", err)
+	}
+	c := &call{}
+	param := root
+	if root.Local == "Envelope" {
+		if root.Space != nsSOAP {
+			return nil, apiFault(30003, "Invalid request XML: envelope namespace %q is not SOAP 1.1", root.Space)
+		}
+		c.SOAP = true
+		param = nil
+		for _, k := range root.Kids {
+			switch {
+			case k.Local == "Header" && k.Space == nsSOAP:
+				if f := c.readHeader(k); f != nil {
+					return nil, f
+				}
+			case k.Local == "Body" && k.Space == nsSOAP:
+				if len(k.Kids) != 1 {
+					return nil, apiFault(30003, "Invalid request XML: SOAP Body must hold exactly one element")
+				}
+				param = k.Kids[0]
+			}
+		}
+		if param == nil {
+			return nil, apiFault(30003, "Invalid request XML: SOAP envelope has no Body")
+		}
+	}
+	op, ok := strings.CutSuffix(param.Local, "Param")
+	if !ok || op == "" || !isIpsNS(param.Space) {
+		return nil, apiFault(30003, "Invalid request XML: unexpected element {%s}%s", param.Space, param.Local)
+	}
+	c.Op, c.NS, c.Param = op, param.Space, param
+	if c.NS == nsCommon || c.NS == nsLegacy {
+		// operations are defined in the versioned namespaces; answer in the
+		// first one that has copyImage
+		c.NS = nsDefault
+	}
+	return c, nil
+}
+
+// readHeader reads authHeader (common or any versioned namespace, any child
+// order) and the legacy AuthUser/AuthPassword headers.
+func (c *call) readHeader(h *node) *Fault {
+	for _, k := range h.Kids {
+		if !isIpsNS(k.Space) {
+			continue
+		}
+		switch k.Local {
+		case "authHeader":
+			for _, f := range k.Kids {
+				v := strings.TrimSpace(f.Text)
+				switch f.Local {
+				case "user":
+					c.Cred.Present, c.Cred.User = true, v
+				case "password":
+					c.Cred.Present, c.Cred.Password = true, f.Text
+				case "appName":
+					c.AppName = v
+				case "appVersion":
+					c.AppVersion = v
+				case "gzipResponse":
+					c.GzipSet = true
+					c.Gzip = v == "true" || v == "1"
+				case "faultHttpStatusCode":
+					var n int
+					if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n < 100 || n > 599 {
+						return apiFault(30001, "Invalid faultHttpStatusCode '%s'", v)
+					}
+					c.FaultCode = n
+				}
+			}
+		case "AuthUser":
+			c.Cred.Present, c.Cred.User = true, strings.TrimSpace(k.Text)
+		case "AuthPassword":
+			c.Cred.Present, c.Cred.Password = true, k.Text
+		}
+	}
+	return nil
+}
+
+// textEscaper escapes character data minimally, so that reasons keep their
+// quotes as written: some clients search the raw reply for Adobe's texts.
+var textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#xD;")
+
+// elem is an element of a reply, written in the reply namespace.
+type elem struct {
+	Name string
+	Text string
+	Kids []elem
+}
+
+func writeElem(b *bytes.Buffer, prefix string, e elem) {
+	b.WriteString("<" + prefix + e.Name)
+	if len(e.Kids) == 0 && e.Text == "" {
+		b.WriteString("/>")
+		return
+	}
+	b.WriteString(">")
+	textEscaper.WriteString(b, e.Text)
+	for _, k := range e.Kids {
+		writeElem(b, prefix, k)
+	}
+	b.WriteString("</" + prefix + e.Name + ">")
+}
+
+// encodeReply writes the operation's return element, in the request's
+// namespace: inside a soapenv envelope for SOAP requests, alone otherwise.
+func encodeReply(soap bool, ns string, ret elem) []byte {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	if soap {
+		b.WriteString(`<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Header/><soapenv:Body>`)
+		writeRoot(&b, "ns1:", ns, ret)
+		b.WriteString(`</soapenv:Body></soapenv:Envelope>`)
+	} else {
+		writeRoot(&b, "", ns, ret)
+	}
+	b.WriteString("\n")
+	return b.Bytes()
+}
+
+func writeRoot(b *bytes.Buffer, prefix, ns string, e elem) {
+	attr := "xmlns"
+	if prefix != "" {
+		attr += ":" + strings.TrimSuffix(prefix, ":")
+	}
+	var inner bytes.Buffer
+	writeElem(&inner, prefix, e)
+	s := inner.String()
+	// insert the namespace declaration into the root start tag
+	i := len(prefix) + len(e.Name) + 1
+	b.WriteString(s[:i] + ` ` + attr + `="`)
+	xml.EscapeText(b, []byte(ns))
+	b.WriteString(`"` + s[i:])
+}
+
+// encodeFault writes f as a SOAP fault, or as the fault element alone.
+func encodeFault(soap bool, f *Fault) []byte {
+	detail := elem{Name: f.Kind, Kids: []elem{
+		{Name: "code", Text: fmt.Sprint(f.Code)},
+		{Name: "reason", Text: f.Reason},
+	}}
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	if !soap {
+		writeRoot(&b, "", nsCommon, detail)
+		b.WriteString("\n")
+		return b.Bytes()
+	}
+	code, str := "soapenv:Server", f.Kind
+	switch {
+	case f.Kind == "authenticationFault":
+		code, str = "soapenv:Client", "AuthenticationException"
+	case f.Kind == "authorizationFault":
+		code, str = "soapenv:Client", "AuthorizationException"
+	case f.Code != 30000:
+		code = "soapenv:Client"
+	}
+	b.WriteString(`<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Body><soapenv:Fault>`)
+	b.WriteString(`<faultcode>` + code + `</faultcode><faultstring>` + str + `</faultstring><detail>`)
+	writeRoot(&b, "ns1:", nsCommon, detail)
+	b.WriteString(`</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>` + "\n")
+	return b.Bytes()
+}
+
+// text returns the trimmed text of param's child, and whether it exists.
+func (c *call) text(local string) (string, bool) {
+	n := c.Param.child(local)
+	if n == nil {
+		return "", false
+	}
+	return strings.TrimSpace(n.Text), true
+}

@@ -1,0 +1,358 @@
+package fsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// fallbackPoll is the poll interval after inotify failed, when Config.Poll
+// does not give one.
+const fallbackPoll = 10 * time.Second
+
+// watcher is the part of *fsnotify.Watcher that Run uses.
+type watcher interface {
+	Add(name string) error
+	Remove(name string) error
+	Close() error
+	Events() <-chan fsnotify.Event
+	Errors() <-chan error
+}
+
+type fsWatcher struct{ w *fsnotify.Watcher }
+
+func newFSWatcher() (watcher, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	return fsWatcher{w}, nil
+}
+
+func (f fsWatcher) Add(name string) error         { return f.w.Add(name) }
+func (f fsWatcher) Remove(name string) error      { return f.w.Remove(name) }
+func (f fsWatcher) Close() error                  { return f.w.Close() }
+func (f fsWatcher) Events() <-chan fsnotify.Event { return f.w.Events }
+func (f fsWatcher) Errors() <-chan error          { return f.w.Errors }
+
+// watchState is Run's inotify state. Guarded by Store.wmu.
+type watchState struct {
+	w       watcher
+	dirs    map[string]bool // root-relative; "." is the root
+	failErr error           // first watch-limit error; Run falls back to polling
+}
+
+// watchDir adds an inotify watch on the directory rel, if Run watches.
+func (s *Store) watchDir(rel string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	ws := s.watch
+	if ws == nil || ws.failErr != nil {
+		return
+	}
+	err := ws.w.Add(filepath.Join(s.cfg.Root, filepath.FromSlash(rel)))
+	switch {
+	case err == nil:
+		if !ws.dirs[rel] {
+			ws.dirs[rel] = true
+			s.reportWatchesLocked()
+		}
+	case watchLimitErr(err):
+		ws.failErr = err
+	default:
+		s.logger.Debug("watching folder", "path", rel, "err", err)
+	}
+}
+
+// unwatchBelow forgets the watches on rel and below (the kernel drops the
+// watch of a deleted directory itself).
+func (s *Store) unwatchBelow(rel string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	ws := s.watch
+	if ws == nil {
+		return
+	}
+	n := len(ws.dirs)
+	for d := range ws.dirs {
+		if d == rel || strings.HasPrefix(d, rel+"/") {
+			ws.w.Remove(filepath.Join(s.cfg.Root, filepath.FromSlash(d))) // usually already gone
+			delete(ws.dirs, d)
+		}
+	}
+	if len(ws.dirs) != n {
+		s.reportWatchesLocked()
+	}
+}
+
+// reportWatchesLocked calls Hooks.OnWatches. s.wmu must be held.
+func (s *Store) reportWatchesLocked() {
+	if f := s.cfg.Hooks.OnWatches; f != nil {
+		n := 0
+		if s.watch != nil {
+			n = len(s.watch.dirs)
+		}
+		f(n)
+	}
+}
+
+// Run keeps the catalog in sync with the tree until ctx is done: with
+// inotify watches, or by polling when Config.Poll is set or inotify runs
+// out of watches; plus a full rescan every Config.Rescan. It returns
+// ctx.Err() when ctx is done. Only one Run per Store.
+func (s *Store) Run(ctx context.Context) error {
+	if s.cfg.ReadOnly {
+		return ErrReadOnly
+	}
+	if s.cfg.Poll > 0 {
+		return s.runPoll(ctx, s.cfg.Poll)
+	}
+	err := s.runWatch(ctx)
+	var fe *fallbackError
+	if !errors.As(err, &fe) {
+		return err
+	}
+	s.logger.Warn("inotify unavailable; polling the tree instead", "err", fe.err, "interval", s.fallbackPoll)
+	if f := s.cfg.Hooks.OnPollFallback; f != nil {
+		f()
+	}
+	return s.runPoll(ctx, s.fallbackPoll)
+}
+
+type fallbackError struct{ err error }
+
+func (e *fallbackError) Error() string { return "watching tree: " + e.err.Error() }
+func (e *fallbackError) Unwrap() error { return e.err }
+
+// runPoll reconciles the whole tree every interval (and every
+// Config.Rescan) until ctx is done.
+func (s *Store) runPoll(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		if err := s.reconcile(ctx, "poll"); err != nil && ctx.Err() == nil {
+			s.logger.Warn("polling tree", "err", err)
+		}
+	}
+}
+
+// runWatch is Run with inotify. It returns a *fallbackError when the
+// kernel refuses watches.
+func (s *Store) runWatch(ctx context.Context) error {
+	w, err := s.newWatcher()
+	if err != nil {
+		if watchLimitErr(err) {
+			return &fallbackError{err}
+		}
+		return fmt.Errorf("watching tree: %w", err)
+	}
+	s.wmu.Lock()
+	s.watch = &watchState{w: w, dirs: map[string]bool{}}
+	s.wmu.Unlock()
+	defer func() {
+		s.wmu.Lock()
+		s.watch = nil
+		s.reportWatchesLocked()
+		s.wmu.Unlock()
+		w.Close()
+	}()
+
+	// pending collects dirty paths; the reader goroutine never touches the
+	// catalog, so a slow transaction cannot overflow the kernel queue
+	var (
+		mu       sync.Mutex
+		pending  = map[string]bool{}
+		rescan   = ""
+		wake     = make(chan struct{}, 1)
+		readDone = make(chan struct{})
+	)
+	notify := func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
+	rctx, stopReader := context.WithCancel(ctx)
+	defer func() { stopReader(); <-readDone }()
+	// the reader returns when rctx is done or the watcher is closed
+	go func() {
+		defer close(readDone)
+		for {
+			select {
+			case <-rctx.Done():
+				return
+			case ev, ok := <-w.Events():
+				if !ok {
+					return
+				}
+				if f := s.cfg.Hooks.OnWatchEvent; f != nil {
+					f()
+				}
+				rel, ok := s.relPath(ev.Name)
+				if !ok {
+					continue
+				}
+				mu.Lock()
+				pending[rel] = true
+				mu.Unlock()
+				notify()
+			case err, ok := <-w.Errors():
+				if !ok {
+					return
+				}
+				reason := "error"
+				if errors.Is(err, fsnotify.ErrEventOverflow) {
+					reason = "overflow"
+					s.logger.Warn("inotify event queue overflowed; rescanning")
+					if f := s.cfg.Hooks.OnOverflow; f != nil {
+						f()
+					}
+				} else {
+					s.logger.Warn("watching tree", "err", err)
+				}
+				mu.Lock()
+				rescan = reason
+				mu.Unlock()
+				notify()
+			}
+		}
+	}()
+
+	// the first scan adds the watches; anything created before them is
+	// found by the listing that follows each
+	if err := s.reconcile(ctx, "start"); err != nil {
+		return err
+	}
+	if err := s.watchFailure(); err != nil {
+		return &fallbackError{err}
+	}
+
+	var tick <-chan time.Time
+	if s.cfg.Rescan > 0 {
+		t := time.NewTicker(s.cfg.Rescan)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick:
+			mu.Lock()
+			rescan = "periodic"
+			mu.Unlock()
+		case <-wake:
+		}
+		mu.Lock()
+		paths := pending
+		pending = map[string]bool{}
+		reason := rescan
+		rescan = ""
+		mu.Unlock()
+
+		if reason != "" {
+			if err := s.reconcile(ctx, reason); err != nil && ctx.Err() == nil {
+				s.logger.Warn("rescanning tree", "reason", reason, "err", err)
+			}
+		} else if len(paths) > 0 {
+			s.syncPaths(ctx, paths)
+		}
+		if err := s.watchFailure(); err != nil {
+			return &fallbackError{err}
+		}
+	}
+}
+
+func (s *Store) watchFailure() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.watch == nil {
+		return nil
+	}
+	return s.watch.failErr
+}
+
+// relPath turns an event's absolute name into a root-relative path; ok is
+// false for the root itself and for dot names anywhere in the path.
+func (s *Store) relPath(name string) (string, bool) {
+	rel, err := filepath.Rel(s.cfg.Root, name)
+	if err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return "", false
+	}
+	rel = filepath.ToSlash(rel)
+	for c := range strings.SplitSeq(rel, "/") {
+		if ignoredDir(c) {
+			return "", false
+		}
+	}
+	return rel, true
+}
+
+// syncPaths brings the catalog in line with the tree at each of paths.
+func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	// parents first, and skip paths whose ancestor is rescanned anyway
+	list := make([]string, 0, len(paths))
+	for p := range paths {
+		list = append(list, p)
+	}
+	slices.Sort(list)
+	var scanned []string
+	for _, rel := range list {
+		if ctx.Err() != nil {
+			return
+		}
+		covered := false
+		for _, d := range scanned {
+			if strings.HasPrefix(rel, d+"/") {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		isDir, err := s.syncPathLocked(ctx, rel)
+		if err != nil {
+			s.logger.Warn("syncing catalog", "path", rel, "err", err)
+		}
+		if isDir {
+			scanned = append(scanned, rel)
+		}
+	}
+}
+
+// syncPathLocked updates the catalog for one path. s.syncMu must be held.
+func (s *Store) syncPathLocked(ctx context.Context, rel string) (isDir bool, err error) {
+	fi, err := s.root.Lstat(rel)
+	switch {
+	case err != nil || (!fi.IsDir() && !fi.Mode().IsRegular()):
+		// gone (or replaced by a symlink or device)
+		s.unwatchBelow(rel)
+		return false, s.inTx(ctx, func(t *txn) error { return t.removePath(rel) })
+	case fi.IsDir():
+		if !strings.Contains(rel, "/") && !isCompanyName(rel) {
+			return false, nil
+		}
+		return true, s.syncTreeLocked(ctx, rel)
+	default:
+		if !strings.Contains(rel, "/") || ignoredFile(path.Base(rel)) {
+			return false, nil // files at the top level belong to no company
+		}
+		return false, s.inTx(ctx, func(t *txn) error { return t.upsertFile(rel) })
+	}
+}

@@ -1,0 +1,249 @@
+package render
+
+import (
+	"errors"
+	"image/color"
+	"strings"
+	"testing"
+)
+
+// realWorld are the modifier strings of image-serving.md §6 that ipsd
+// accepts as they are.
+var realWorld = []string{
+	"fmt=jpg&qlt=85,0&resMode=sharp2&op_usm=1.75,0.3,2,0",
+	"wid=350&hei=350&fmt=jpeg&qlt=85,0&resMode=sharp2&op_usm=0.9,1.0,8,0",
+	"wid=400&hei=400&fmt=jpeg&qlt=75,0&op_sharpen=0&resMode=bicub&op_usm=0.0,0.0,0,0&iccEmbed=0",
+	"wid=547&hei=547&fmt=jpeg&qlt=90%2C0&resMode=trilin&op_usm=0.8%2C1.0%2C6%2C0&iccEmbed=0&op_sharpen=1",
+	"op_sharpen=1&wid=1230&hei=1500&fit=fit,1",
+	"wid=250&fmt=jpeg&qlt=80,0&resMode=sharp&op_usm=1.1,0.5,1,0",
+	"fit=constrain,1&wid=800&hei=800&fmt=jpg&qlt=85,0&resMode=sharp2&op_usm=1.75,0.3,2,0",
+	"wid=218&hei=326&fmt=jpeg&qlt=90%2c0&op_sharpen=1&resMode=trilin&op_usm=0.8%2c1.0%2c6%2c0&iccEmbed=0&cropN=0.165,0,0.67,1",
+	"qlt=95&fit=constrain,1&hei=3470&wid=5000&fmt=jpg",
+	"fmt=jpeg,gray&qlt=60&wid=200",
+	"wid=300&fmt=webp-alpha,,lossless",
+	"wid=200&hei=200&align=-1,-1",
+	"qlt=90,1&op_sharpen=1&wid=500",
+	"wid=240&fmt=jpeg&qlt=85&op_usm=5,2&bgc=200,200,200&align=-1,-1",
+}
+
+// realWorldRefused are the §6 strings ipsd refuses, with the command the
+// error must name.
+var realWorldRefused = []struct{ mod, cmd, reason string }{
+	{"defaultImage=travisperkins/missing-product&id=JRvSP0&fmt=jpg&fit=constrain,1&wid=700&hei=700", "defaultImage", reasonUnsupported},
+	{"fmt=tif,,jpeg&qlt=95&wid=300", "fmt", "not supported by ipsd yet"},
+	{"fmt=gif-alpha&wid=100&quantize=adaptive,off,2,000000,ffffff", "quantize", reasonNotYet},
+	{"fmt=tif-alpha,,lzw&resMode=sharp2&wid=1800", "fmt", "not supported by ipsd yet"},
+	{"scl=1&op_usm=.9,2&bgc=ffffff&fmt=tif&icc=WebCoated", "icc", reasonUnsupported},
+	{"cropN=.2,.3,.8,.9&extend=5,5,5,5&bgColor=255,0,0", "extend", reasonNotYet},
+	{"op_saturation=-60&op_brightness=45&op_contrast=-35", "op_saturation", reasonNotYet},
+}
+
+func TestParseRealWorld(t *testing.T) {
+	for _, mod := range realWorld {
+		r, err := Parse(mod)
+		if err != nil {
+			t.Errorf("Parse(%q) = %v; want success", mod, err)
+			continue
+		}
+		if r.IsEmpty() {
+			t.Errorf("Parse(%q).IsEmpty() = true", mod)
+		}
+	}
+	for _, tt := range realWorldRefused {
+		_, err := Parse(tt.mod)
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			t.Errorf("Parse(%q) error = %v; want *CommandError", tt.mod, err)
+			continue
+		}
+		if ce.Command != tt.cmd || !strings.Contains(err.Error(), tt.reason) || !strings.Contains(err.Error(), tt.cmd) {
+			t.Errorf("Parse(%q) = %q (command %q); want command %q, reason containing %q", tt.mod, err, ce.Command, tt.cmd, tt.reason)
+		}
+	}
+}
+
+func TestParseFields(t *testing.T) {
+	tests := []struct {
+		mod   string
+		check func(r *Request) bool
+	}{
+		{"", func(r *Request) bool { return r.IsEmpty() && r.String() == "" }},
+		{"id=1&.ts=123&cache=off&req=img&layer=comp&anchor=1,2&anchorN=.1,-.2&bfc=on&network=off",
+			func(r *Request) bool { return !r.IsEmpty() && r.String() == "" }},
+		{"WID=100&Hei=50", func(r *Request) bool { return r.wid == 100 && r.hei == 50 }},
+		{"wid=100&wid=200", func(r *Request) bool { return r.wid == 200 }},
+		{"qlt=90%2C1", func(r *Request) bool { return r.qlt == 90 && r.chroma }},
+		{"qlt=90%2c0", func(r *Request) bool { return r.qlt == 90 && !r.chroma }},
+		{"op_usm=.9,2", func(r *Request) bool { return r.usm.amount == 0.9 && r.usm.radius == 2 }},
+		{"op_USM=1,2,3,1", func(r *Request) bool { return r.usm == usmSpec{1, 2, 3, true} }},
+		{"cropN=.2,.3,.5,.6", func(r *Request) bool { return r.crop == cropSpec{true, true, .2, .3, .5, .6} }},
+		{"crop=-5,10,20,30&cropN=0,0,1,1", func(r *Request) bool { return r.crop.normalised }},
+		{"cropN=0,0,1,1&crop=-5,10,20,30", func(r *Request) bool { return r.crop == cropSpec{true, false, -5, 10, 20, 30} }},
+		{"rotate=-90", func(r *Request) bool { return r.rotate == 3 }},
+		{"rotate=450", func(r *Request) bool { return r.rotate == 1 }},
+		{"flip=LRUD", func(r *Request) bool { return r.flip == flipLRUD }},
+		{"fit=Crop", func(r *Request) bool { return r.fit == fitCrop && !r.upscale }},
+		{"fit=fit,true", func(r *Request) bool { return r.fit == fitFit && r.upscale }},
+		{"fmt=JPG", func(r *Request) bool { return r.format == "jpeg" && r.OutputFormat("png") == "jpeg" }},
+		{"fmt=tif,,zip", func(r *Request) bool { return r.OutputFormat("jpeg") == "tiff" && r.compression == "zip" }},
+		{"fmt=web-alpha", func(r *Request) bool { return r.format == "webp-alpha" }},
+		{"wid=10", func(r *Request) bool { return r.OutputFormat("gif") == "gif" }},
+		{"align=-1,.5", func(r *Request) bool { return r.alignX == -1 && r.alignY == .5 }},
+		{"scl=.5", func(r *Request) bool { return r.scl == .5 }},
+		{"resmode=BISHARP", func(r *Request) bool { return r.resMode == "bisharp" }},
+		{"iccEmbed=false", func(r *Request) bool { return r.iccEmbedSet }},
+		{"wid=1&&hei=2&", func(r *Request) bool { return r.wid == 1 && r.hei == 2 }},
+		{"bgc=ff0000", func(r *Request) bool { return r.bgc == color.NRGBA{255, 0, 0, 255} && r.bgcSet }},
+	}
+	for _, tt := range tests {
+		r, err := Parse(tt.mod)
+		if err != nil {
+			t.Errorf("Parse(%q) = %v", tt.mod, err)
+			continue
+		}
+		if !tt.check(r) {
+			t.Errorf("Parse(%q) = %+v; check failed", tt.mod, *r)
+		}
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ mod, want string }{
+		{"foo=1", "unknown command 'foo'"},
+		{"wid=100&Colorize=1", "unknown command 'Colorize'"},
+		{"wid=abc", "invalid value 'abc' for command 'wid': 'abc' is not an integer"},
+		{"wid=0", "invalid value '0' for command 'wid': must be greater than 0"},
+		{"wid=-5", "invalid value '-5' for command 'wid'"},
+		{"wid=1e3", "invalid value '1e3' for command 'wid'"},
+		{"wid=99999999999", "invalid value '99999999999' for command 'wid'"},
+		{"wid", "invalid value '' for command 'wid': a value is required"},
+		{"hei=%zz", "invalid value '%zz' for command 'hei': bad percent-encoding"},
+		{"scl=0", "invalid value '0' for command 'scl'"},
+		{"scl=NaN", "invalid value 'NaN' for command 'scl'"},
+		{"scl=inf", "invalid value 'inf' for command 'scl'"},
+		{"text=hello", "command 'text' is not supported by ipsd"},
+		{"src=foo", "command 'src' is not supported by ipsd"},
+		{"op_blur=2", "command 'op_blur' is not supported by ipsd yet"},
+		{"layer=1", "invalid value '1' for command 'layer'"},
+		{"req=props", "invalid value 'props' for command 'req'"},
+		{"$preset$", "command '$preset$' is not supported by ipsd"},
+		{"fit=wrap", "invalid value 'wrap' for command 'fit': fit mode 'wrap' is not supported by ipsd yet"},
+		{"fit=banana", "invalid value 'banana' for command 'fit'"},
+		{"fit=fit,2", "invalid value 'fit,2' for command 'fit': want 0 or 1"},
+		{"align=2,0", "invalid value '2,0' for command 'align'"},
+		{"align=0", "invalid value '0' for command 'align'"},
+		{"crop=0,0,0,10", "invalid value '0,0,0,10' for command 'crop'"},
+		{"crop=0,0,10", "invalid value '0,0,10' for command 'crop'"},
+		{"rotate=45", "invalid value '45' for command 'rotate': only multiples of 90 degrees"},
+		{"flip=none", "invalid value 'none' for command 'flip'"},
+		{"fmt=pdf", "invalid value 'pdf' for command 'fmt': format 'pdf' is not supported by ipsd"},
+		{"fmt=bmp", "invalid value 'bmp' for command 'fmt': unknown format 'bmp'"},
+		{"fmt=jpeg,,lzw", "invalid value 'jpeg,,lzw' for command 'fmt': no compression option is allowed for jpeg"},
+		{"fmt=webp,gray", "invalid value 'webp,gray' for command 'fmt'"},
+		{"fmt=jpeg,cmyk", "invalid value 'jpeg,cmyk' for command 'fmt'"},
+		{"qlt=0", "invalid value '0' for command 'qlt'"},
+		{"qlt=101", "invalid value '101' for command 'qlt'"},
+		{"qlt=80,2", "invalid value '80,2' for command 'qlt'"},
+		{"bgc=zzz", "invalid value 'zzz' for command 'bgc': not a colour"},
+		{"resMode=nearest", "invalid value 'nearest' for command 'resMode'"},
+		{"op_usm=6", "invalid value '6' for command 'op_usm'"},
+		{"op_usm=1,300", "invalid value '1,300' for command 'op_usm'"},
+		{"iccEmbed=1", "invalid value '1' for command 'iccEmbed': embedding an ICC profile is not supported by ipsd yet"},
+		{"anchor=1,x", "invalid value '1,x' for command 'anchor'"},
+		{"anchor=3000000000,0", "invalid value '3000000000,0' for command 'anchor'"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.mod)
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			t.Errorf("Parse(%q) error = %v; want *CommandError", tt.mod, err)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %q; want prefix %q", tt.mod, err, tt.want)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("Parse(%q) error has more than one line", tt.mod)
+		}
+	}
+}
+
+func TestParseColor(t *testing.T) {
+	tests := []struct {
+		in   string
+		want color.NRGBA
+	}{
+		{"0,100,200", color.NRGBA{0, 100, 200, 255}},
+		{"a0b1c2d3R", color.NRGBA{0xa0, 0xb1, 0xc2, 0xd3}},
+		{"50,75g", color.NRGBA{128, 128, 128, 191}},
+		{"0X70G", color.NRGBA{0x70, 0x70, 0x70, 255}},
+		{"ffffff", color.NRGBA{255, 255, 255, 255}},
+		{"0xFF000080", color.NRGBA{255, 0, 0, 0x80}},
+		{"100", color.NRGBA{255, 255, 255, 255}},
+		{"0", color.NRGBA{0, 0, 0, 255}},
+		{"0,0,0,100k", color.NRGBA{0, 0, 0, 255}},
+		{"0,0,0,0k", color.NRGBA{255, 255, 255, 255}},
+		{"00000000k", color.NRGBA{255, 255, 255, 255}},
+		{"10,20,30,40", color.NRGBA{10, 20, 30, 40}},
+		{"ffffffs", color.NRGBA{255, 255, 255, 255}},
+	}
+	for _, tt := range tests {
+		got, err := parseColor(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("parseColor(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "fff", "0xf", "256,0,0", "101", "1,2,3,4,5", "gg0000", "1,2,3g", "1,2k", "ffffffk", "0xffk"} {
+		if c, err := parseColor(bad); err == nil {
+			t.Errorf("parseColor(%q) = %v; want error", bad, c)
+		}
+	}
+}
+
+func TestStringRoundTrip(t *testing.T) {
+	mods := append([]string{
+		"crop=1,2,3,4&rotate=270&flip=ud&scl=2.5&wid=7&hei=9&fit=crop,1&align=.5,-1&bgc=010203&fmt=tif-alpha,gray,zip&qlt=9,1&op_usmR=1,2,3,1",
+	}, realWorld...)
+	for _, mod := range mods {
+		r, err := Parse(mod)
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", mod, err)
+		}
+		s := r.String()
+		r2, err := Parse(s)
+		if err != nil {
+			t.Errorf("Parse(%q) (canonical form of %q) = %v", s, mod, err)
+			continue
+		}
+		if *r2 != *r {
+			t.Errorf("Parse(String(Parse(%q))) = %+v; want %+v", mod, *r2, *r)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range realWorld {
+		f.Add(s)
+	}
+	for _, s := range realWorldRefused {
+		f.Add(s.mod)
+	}
+	f.Add("bgc=a0b1c2d3R&crop=-1,-1,5,5&rotate=-270")
+	f.Fuzz(func(t *testing.T, mod string) {
+		r, err := Parse(mod)
+		if err != nil {
+			var ce *CommandError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Parse(%q) error %T is not a *CommandError", mod, err)
+			}
+			return
+		}
+		r2, err := Parse(r.String())
+		if err != nil {
+			t.Fatalf("canonical form %q of %q does not parse: %v", r.String(), mod, err)
+		}
+		if r2.String() != r.String() {
+			t.Fatalf("canonical form not stable: %q -> %q", r.String(), r2.String())
+		}
+	})
+}

@@ -1,0 +1,159 @@
+package render
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"io"
+
+	"golang.org/x/image/draw"
+)
+
+// Limits bound the work of one Render. A zero field means no limit.
+type Limits struct {
+	MaxSourcePixels int64 // checked from the header before any pixel is decoded (every format, webp included)
+	MaxOutputPixels int64 // checked before rendering
+}
+
+// Info describes the image Render wrote.
+type Info struct {
+	Format        string // output format name, as returned by Sniff
+	Width, Height int
+}
+
+// Render decodes src (a whole image file), applies r, and writes the encoded
+// image to w. Errors other than *CommandError are render failures; a source
+// or output over a limit gives a *LimitError. On error, w may have received
+// part of an image. Render is safe for concurrent use.
+//
+// An empty request is rendered like any other (the source is decoded and
+// re-encoded in its own format); copying the file unchanged is the caller's
+// business.
+func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer) (info Info, err error) {
+	defer func() {
+		// the decoders are not hardened against every malformed input
+		if p := recover(); p != nil {
+			info, err = Info{}, fmt.Errorf("rendering: internal error: %v", p)
+		}
+	}()
+	if r == nil {
+		r = &Request{}
+	}
+
+	format := Sniff(src)
+	if format == "" {
+		return Info{}, errors.New("decoding source: unknown image format")
+	}
+	out := r.output(format)
+	img, err := decode(src, format, lim)
+	if err != nil {
+		return Info{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+
+	b := img.Bounds()
+	p, err := makePlan(b.Dx(), b.Dy(), orientation(src, format), r, lim)
+	if err != nil {
+		return Info{}, err
+	}
+	if out.format == "webp" && (p.vw > webpMaxSide || p.vh > webpMaxSide) {
+		return Info{}, &LimitError{Limit: limitWebPSide, What: "output image", Width: int64(p.vw), Height: int64(p.vh), Max: webpMaxSide}
+	}
+
+	view, vis := transform(img, p, kernelFor(r.resMode))
+	img = nil // let the decoded source go before the rest of the work
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+
+	if r.sharpen {
+		sharpen(view.SubImage(vis).(*image.RGBA))
+	}
+	if r.usm.active() {
+		unsharpMask(view.SubImage(vis).(*image.RGBA), r.usm)
+	}
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+
+	bg := r.bgc
+	if !r.bgcSet {
+		bg.R, bg.G, bg.B, bg.A = 255, 255, 255, 255
+	}
+	if err := encode(w, view, out, r, bg); err != nil {
+		return Info{}, fmt.Errorf("encoding %s: %w", out.format, err)
+	}
+	return Info{Format: out.format, Width: p.vw, Height: p.vh}, nil
+}
+
+// transform applies the geometry of p to src: crop, orientation, rotate,
+// flip, scale and placement in one pass over the source. It returns the
+// view (transparent where the composite does not cover it) and the part of
+// the view the composite covers.
+func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rectangle) {
+	view := image.NewRGBA(image.Rect(0, 0, p.vw, p.vh))
+	vis := image.Rect(0, 0, p.sw, p.sh).Add(p.off).Intersect(view.Rect)
+	if vis.Empty() {
+		return view, vis
+	}
+
+	// the scaled composite in stored orientation, only where it is visible
+	bw, bh := p.t.size(p.sw, p.sh)
+	var buf *image.RGBA
+	if p.t.isIdentity() {
+		buf = view // scale straight into place
+	} else {
+		buf = image.NewRGBA(p.t.inverseRect(vis.Sub(p.off), bw, bh))
+	}
+
+	// the source pixels inside the crop region, and where they land
+	sb := src.Bounds()
+	in := p.region.Add(sb.Min).Intersect(sb)
+	if !in.Empty() {
+		rel := in.Sub(sb.Min).Sub(p.region.Min)
+		rw, rh := int64(p.region.Dx()), int64(p.region.Dy())
+		dr := image.Rect(
+			int(roundDiv(int64(rel.Min.X)*int64(bw), rw)), int(roundDiv(int64(rel.Min.Y)*int64(bh), rh)),
+			int(roundDiv(int64(rel.Max.X)*int64(bw), rw)), int(roundDiv(int64(rel.Max.Y)*int64(bh), rh)),
+		)
+		if buf == view {
+			dr = dr.Add(p.off)
+		}
+		if dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
+			draw.Draw(buf, dr, src, in.Min, draw.Src)
+		} else if !dr.Empty() {
+			k.Scale(buf, dr, src, in, draw.Src, nil)
+		}
+	}
+	if buf != view {
+		place(view, vis, buf, p)
+	}
+	return view, vis
+}
+
+// place copies the visible part of the scaled composite from buf (stored
+// orientation) into view, applying p.t.
+func place(view *image.RGBA, vis image.Rectangle, buf *image.RGBA, p plan) {
+	d := p.t
+	for v := vis.Min.Y; v < vis.Max.Y; v++ {
+		row := view.Pix[view.PixOffset(vis.Min.X, v):]
+		for u := vis.Min.X; u < vis.Max.X; u++ {
+			// composite -> stored orientation (dihedral.inverse for a point)
+			x, y := u-p.off.X, v-p.off.Y
+			if d.flipX {
+				x = p.sw - 1 - x
+			}
+			if d.flipY {
+				y = p.sh - 1 - y
+			}
+			if d.transpose {
+				x, y = y, x
+			}
+			i := buf.PixOffset(x, y)
+			copy(row[4*(u-vis.Min.X):4*(u-vis.Min.X)+4], buf.Pix[i:i+4])
+		}
+	}
+}
