@@ -30,7 +30,10 @@
 //
 // A file that stays unparsable for Incomplete after its last change is
 // claimed and filed under failed/ with an ipsApiFault 30003 naming the parse
-// error; the Handler is not called. So is a file over MaxBytes.
+// error; the Handler is not called. So is a file over MaxBytes, and (with
+// fault 30000) a file with more than one hard link: Request.Owner may decide
+// who the request acts as, and a link would let one user present another
+// user's file.
 //
 // # Claim, outcome and crash safety
 //
@@ -42,11 +45,12 @@
 //
 // The Handler's Result, stamped with an XML comment holding the time and
 // attempt number, is first written durably into .work/ beside the claimed
-// request (<work-name>.ok or <work-name>.failed). Both are then hard-linked
-// into done/ or failed/ as <name>.xml and <name>.result.xml (or <name>.N.xml
-// and <name>.N.result.xml for the first N whose names are both free; link(2)
-// never replaces anything), the directory is synced, and the .work/ names are
-// removed. A crash at any point leaves a state the next start completes
+// request (<work-name>.ok or <work-name>.failed). The result is then
+// hard-linked into done/ or failed/ as <name>.result.xml and the request
+// renamed beside it as <name>.xml (or <name>.N.result.xml and <name>.N.xml for
+// the first N whose names are both free); link(2) and RENAME_NOREPLACE never
+// replace anything. The directory is synced, then the stored result is
+// removed from .work/. A crash at any point leaves a state the next start completes
 // without calling the Handler again, or (before the result was stored)
 // re-runs the request with Attempt+1 and the same Key.
 //
@@ -61,7 +65,8 @@
 // fsnotify (inotify) events on the folder are hints. The folder is scanned in
 // full at start, every Rescan, after an event-queue overflow and after the
 // folder was deleted and created again (the parent directory is watched for
-// that, and re-adding is retried every second while the folder is missing).
+// that, and re-adding is also retried every Settle/4, at most 250ms, while
+// the folder is missing).
 // With Poll > 0 no inotify is used at all: the folder is listed every Poll,
 // as needed for NFS and SMB (R13). If inotify cannot be set up (watch or
 // instance limits), the Watcher logs a warning and polls every 5s.

@@ -87,6 +87,8 @@ type runner struct {
 
 	lastDepth  int // queue length last reported
 	lastReport time.Time
+	failing    bool            // listing the folder failed last time
+	longNames  map[string]bool // names too long, warned about once
 }
 
 func newRunner(ctx context.Context, w *Watcher) *runner {
@@ -103,14 +105,15 @@ func newRunner(ctx context.Context, w *Watcher) *runner {
 			maxBytes:   w.cfg.MaxBytes,
 			trustMtime: w.cfg.Poll == 0,
 		},
-		tick:   tick,
-		poll:   w.cfg.Poll,
-		stop:   ctx.Done(),
-		hctx:   hctx,
-		cancel: cancel,
-		cands:  make(map[string]*cand),
-		recov:  make(map[string]bool),
-		done:   make(chan doneMsg, w.cfg.Workers),
+		tick:      tick,
+		poll:      w.cfg.Poll,
+		stop:      ctx.Done(),
+		hctx:      hctx,
+		cancel:    cancel,
+		cands:     make(map[string]*cand),
+		recov:     make(map[string]bool),
+		longNames: make(map[string]bool),
+		done:      make(chan doneMsg, w.cfg.Workers),
 	}
 	r.log = w.log.With("instance", r.inst)
 	liveInst.Store(r.inst, true)
@@ -337,8 +340,11 @@ func (r *runner) observe(name string, op fsnotify.Op) {
 		return
 	}
 	if len(name) > MaxNameLen {
-		r.log.Warn("ignoring request file with a long name",
-			"file", name, "max_bytes", MaxNameLen)
+		if !r.longNames[name] {
+			r.longNames[name] = true
+			r.log.Warn("ignoring request file with a long name",
+				"file", name, "max_bytes", MaxNameLen)
+		}
 		return
 	}
 	now := time.Now()
@@ -368,27 +374,34 @@ func (r *runner) hasSettling() bool {
 
 // fullScan scans the folder and sweeps .work/.
 func (r *runner) fullScan(reason string) {
-	if err := os.Mkdir(r.w.workDir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		if !r.lost {
-			r.log.Warn("creating work directory", "err", err)
-		}
+	if !r.scan(reason) {
+		return
 	}
-	r.scan(reason)
+	if err := os.Mkdir(r.w.workDir, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		r.log.Warn("creating work directory", "err", err)
+		return
+	}
 	r.sweep()
 	r.check()
 }
 
-// scan lists the folder and adds files not seen before.
-func (r *runner) scan(reason string) {
+// scan lists the folder and adds files not seen before. It reports whether
+// the folder could be listed; failures are logged when they begin and end.
+func (r *runner) scan(reason string) bool {
 	if h := r.w.cfg.Hooks.OnRescan; h != nil {
 		h(reason)
 	}
 	entries, err := os.ReadDir(r.w.dir)
 	if err != nil {
-		if !r.lost {
-			r.log.Warn("listing watch folder", "err", err)
+		if !r.failing && !r.lost {
+			r.log.Warn("listing watch folder; retrying", "err", err)
 		}
-		return
+		r.failing = true
+		return false
+	}
+	if r.failing {
+		r.failing = false
+		r.log.Info("watch folder readable again")
 	}
 	seen := make(map[string]bool, len(entries))
 	for _, e := range entries {
@@ -406,6 +419,7 @@ func (r *runner) scan(reason string) {
 			delete(r.cands, name)
 		}
 	}
+	return true
 }
 
 // check stats the settling candidates and queues those that are finished.

@@ -17,6 +17,14 @@ func owner(fi fs.FileInfo) uint32 {
 	return 0
 }
 
+// links returns the number of hard links of the file described by fi.
+func links(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Nlink)
+	}
+	return 1
+}
+
 // pidAlive reports whether a process with id pid exists on this host.
 func pidAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)

@@ -127,8 +127,10 @@ type Request struct {
 	Name string
 
 	// Key identifies the request across retries and restarts:
-	// "<folder-hash>:<name>:<size>:<mtime-ns>". Handlers use it to make
-	// a re-run after a crash idempotent.
+	// "<folder-hash>:<name>:<size>:<mtime-ns>", where the hash is of the
+	// folder's absolute path and size and mtime are read from the claimed
+	// file, which claiming (a rename) does not change. Handlers use it to
+	// make a re-run after a crash idempotent.
 	Key string
 
 	// Body is the file's content, complete well-formed XML.

@@ -529,6 +529,9 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	}
 	// a claim already used up its attempts
 	put(tag{"req5.xml", host, dead, "ab", 5}.name("07"), requestBody("5"))
+	// a result stored by a dead process whose request was filed already
+	lone := tag{"req6.xml", host, dead, "ac", 1}.name("0a") + okSuffix
+	put(lone, []byte("<lone/>"))
 	// stale temp file of the dead process, and one of a live one
 	deadTmp := put(tag{tmpPrefix, host, dead, "aa", 0}.name("08"), []byte("partial"))
 	liveTmp := put(tag{tmpPrefix, host, os.Getppid(), "cc", 0}.name("09"), []byte("partial"))
@@ -548,7 +551,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 				return false
 			}
 		}
-		return !fileExists(t, filepath.Join(work, deadTmp))
+		return !fileExists(t, filepath.Join(work, deadTmp)) && !fileExists(t, filepath.Join(work, lone))
 	})
 
 	calls := map[string]Request{}
@@ -873,6 +876,26 @@ func TestFolderDeletedAndRecreated(t *testing.T) {
 	})
 	if got := rec.counts(); got["a.xml"] != 1 || got["b.xml"] != 1 {
 		t.Errorf("handler calls = %v", got)
+	}
+}
+
+func TestHardLinkedRequestIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	elsewhere := filepath.Join(t.TempDir(), "theirs.xml")
+	writeFile(t, elsewhere, requestBody("x"))
+	rec := &recorder{}
+	start(t, fastConfig(dir), rec.handle)
+	if err := os.Link(elsewhere, filepath.Join(dir, "linked.xml")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "linked request failed", func() bool {
+		return fileExists(t, filepath.Join(dir, FailedDir, "linked.xml")) && workEmpty(t, dir)
+	})
+	if len(rec.requests()) != 0 {
+		t.Error("handler called for a hard-linked request")
+	}
+	if res := readFile(t, filepath.Join(dir, FailedDir, "linked.result.xml")); !strings.Contains(res, "hard link") {
+		t.Errorf("result = %q; want a fault about the hard link", res)
 	}
 }
 

@@ -119,6 +119,10 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork 
 	case err != nil:
 		log.Error("reading claimed request", "err", err)
 		res = Result{Body: fault(CodeException, "Request file could not be read.")}
+	case links(fi) > 1:
+		// its owner would act for whoever linked it here
+		log.Warn("refusing request file with several hard links", "links", links(fi))
+		res = Result{Body: fault(CodeException, "Request file has more than one hard link.")}
 	default:
 		if err := checkXML(body); err != nil {
 			res = Result{Body: fault(CodeInvalidXML,
@@ -308,9 +312,7 @@ func removeIfExists(path string) { _ = os.Remove(path) }
 func (r *runner) sweep() {
 	entries, err := os.ReadDir(r.w.workDir)
 	if err != nil {
-		if !r.lost {
-			r.log.Warn("listing work directory", "err", err)
-		}
+		r.log.Warn("listing work directory", "err", err)
 		return
 	}
 	names := make(map[string]bool, len(entries))

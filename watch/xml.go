@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Fault codes used by FaultXML callers in this package (ips-api.md §2.6).
+// Codes of the faults a Watcher writes itself (ips-api.md §2.6).
 const (
 	CodeException  = 30000 // IPS_API_FAULT_CODE_EXCEPTION
 	CodeInvalidXML = 30003 // IPS_API_FAULT_CODE_INVALID_REQUEST_XML
