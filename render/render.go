@@ -125,7 +125,7 @@ func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rect
 		if dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
 			draw.Draw(buf, dr, src, in.Min, draw.Src)
 		} else if !dr.Empty() {
-			k.Scale(buf, dr, src, in, draw.Src, nil)
+			k.Scale(buf, dr, fastSource(src, in), in, draw.Src, nil)
 		}
 	}
 	if buf != view {
@@ -156,4 +156,17 @@ func place(view *image.RGBA, vis image.Rectangle, buf *image.RGBA, p plan) {
 			copy(row[4*(u-vis.Min.X):4*(u-vis.Min.X)+4], buf.Pix[i:i+4])
 		}
 	}
+}
+
+// fastSource returns src, or the part r of it converted to RGBA when the
+// scaler has no fast path for its type (it would convert each pixel once
+// per filter tap: YCbCr, CMYK, paletted and 16-bit images).
+func fastSource(src image.Image, r image.Rectangle) image.Image {
+	switch src.(type) {
+	case *image.RGBA, *image.NRGBA, *image.Gray:
+		return src
+	}
+	m := image.NewRGBA(r)
+	draw.Draw(m, r, src, r.Min, draw.Src)
+	return m
 }

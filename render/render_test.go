@@ -212,24 +212,29 @@ func TestRenderMatchesImageMagick(t *testing.T) {
 	}
 }
 
+// orientMod keeps the orientation test cheap under -race: a bilinear
+// reduction and an uncompressed output.
+const orientMod = "wid=300&fmt=tif&resMode=bilin"
+
 func TestRenderOrientation(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(corpus, "orientation")
 	if _, err := os.Stat(dir); err != nil {
 		t.Skip("corpus not available")
 	}
 	for _, kind := range []string{"Landscape", "Portrait"} {
 		ref := readFile(t, filepath.Join(dir, kind+"_1.jpg"))
-		refOut, refInfo := render(t, ref, "wid=300&fmt=png")
+		refOut, refInfo := render(t, ref, orientMod)
 		want := decodeAny(t, refOut)
 		for n := 0; n <= 8; n++ {
 			name := kind + "_" + string(rune('0'+n)) + ".jpg"
-			out, info := render(t, readFile(t, filepath.Join(dir, name)), "wid=300&fmt=png")
+			out, info := render(t, readFile(t, filepath.Join(dir, name)), orientMod)
 			if info != refInfo {
 				t.Errorf("%s: %+v; want %+v like %s_1.jpg", name, info, refInfo, kind)
 				continue
 			}
 			if d := meanAbsDiff(decodeAny(t, out), want); d > 3 {
-				t.Errorf("%s rendered with wid=300 differs from %s_1.jpg: mean abs diff %.2f", name, kind, d)
+				t.Errorf("%s rendered with %s differs from %s_1.jpg: mean abs diff %.2f", name, orientMod, kind, d)
 			}
 		}
 	}
@@ -473,6 +478,7 @@ func TestOutputLimit(t *testing.T) {
 // TestCorpus renders every corpus file: good ones must render, bad ones
 // must give an error or an image, never a panic or a hang.
 func TestCorpus(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(corpus); err != nil {
 		t.Skip("corpus not available")
 	}
@@ -484,9 +490,9 @@ func TestCorpus(t *testing.T) {
 				continue
 			}
 			src := readFile(t, f)
-			mod := "wid=64&fmt=png"
+			mod := "wid=64&fmt=tif&resMode=bilin"
 			if dir == "bad" {
-				mod = "wid=64"
+				mod = "wid=64&resMode=bilin"
 			}
 			r, _ := Parse(mod)
 			start := time.Now()
