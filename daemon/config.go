@@ -18,6 +18,9 @@ import (
 type Config struct {
 	Root     string        `toml:"root"`      // the tree: one directory per company; required
 	StateDir string        `toml:"state_dir"` // catalog and work area on a local disk; required
+	// ShutdownTimeout is how long copies in flight may run after SIGTERM;
+	// what is unfinished then stays claimed for the next start.
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	API      APIConfig     `toml:"api"`
 	Metrics  MetricsConfig `toml:"metrics"`
 	Render   RenderConfig  `toml:"render"`
@@ -117,6 +120,7 @@ func Default() Config {
 	listen := "127.0.0.1:9464"
 	rescan := Duration{10 * time.Minute}
 	return Config{
+		ShutdownTimeout: Duration{30 * time.Second},
 		API: APIConfig{
 			Socket:       "/run/ipsd/ipsd.sock",
 			SocketMode:   0o660,
@@ -224,6 +228,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.Rescan != nil && c.Store.Rescan.Duration < 0 {
 		bad("store.rescan", "must not be negative")
+	}
+	if c.ShutdownTimeout.Duration <= 0 {
+		bad("shutdown_timeout", "must be positive")
 	}
 	if c.Store.Poll.Duration < 0 {
 		bad("store.poll", "must not be negative")

@@ -342,18 +342,18 @@ func (d *Daemon) serveSocket(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelDebug),
 	}
-	return serve(ctx, srv, ln, "socket api")
+	return serve(ctx, srv, ln, "socket api", d.cfg().ShutdownTimeout.Duration)
 }
 
 func (d *Daemon) serveMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	return serve(ctx, srv, ln, "metrics")
+	return serve(ctx, srv, ln, "metrics", time.Second)
 }
 
 // serve runs srv on ln; it owns the goroutine that runs Serve.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string, grace time.Duration) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -361,9 +361,16 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string) 
 		return fmt.Errorf("serving %s: %w", what, err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	if err := srv.Shutdown(sctx); errors.Is(err, context.DeadlineExceeded) {
+		// calls still running are cut off; their reservations and temp
+		// files are cleaned at the next start
+		return srv.Close()
+	} else if err != nil {
+		return fmt.Errorf("stopping %s: %w", what, err)
+	}
+	return nil
 }
 
 // newWatcher builds the intake of one watch folder.
@@ -378,6 +385,7 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		Settle:  wc.Settle.Duration,
 		Poll:    wc.Poll.Duration,
 		Workers: d.cfg().Render.Workers,
+		Grace:   d.cfg().ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
 			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
 			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },

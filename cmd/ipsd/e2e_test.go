@@ -69,6 +69,7 @@ type env struct {
 	cmd     *exec.Cmd
 	logs    *syncBuffer
 	http    *http.Client
+	env     []string // extra environment for the daemon
 }
 
 type syncBuffer struct {
@@ -106,9 +107,15 @@ func copyFile(t *testing.T, src, dst string) {
 // config file.
 func startEnv(t *testing.T, extra string) *env {
 	t.Helper()
+	return startEnvWith(t, extra, nil)
+}
+
+// startEnvWith is startEnv with extra environment variables for the daemon.
+func startEnvWith(t *testing.T, extra string, environ []string) *env {
+	t.Helper()
 	needCorpus(t)
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), inbox: filepath.Join(dir, "inbox")}
+	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), inbox: filepath.Join(dir, "inbox"), env: environ}
 	for _, d := range []string{"root/ApiTestCo/photos", "root/ApiTestCo/orient", "root/ApiTestCo/out/deep", "root/OtherCo/misc", "state", "inbox"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -164,6 +171,7 @@ func (e *env) start() {
 	e.cmd = exec.Command(binPath, "serve", "-config", e.config, "-log.level", "debug")
 	e.cmd.Stderr = e.logs
 	e.cmd.Stdout = e.logs
+	e.cmd.Env = append(os.Environ(), e.env...)
 	if err := e.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,308 @@
+package main
+
+// Lifecycle tests: sd_notify, SIGHUP reload and SIGTERM under load, with the
+// real binary.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// notifyListener is a fake systemd notification socket.
+type notifyListener struct {
+	path string
+	conn *net.UnixConn
+	mu   sync.Mutex
+	msgs []string
+}
+
+func listenNotify(t *testing.T) *notifyListener {
+	t.Helper()
+	n := &notifyListener{path: filepath.Join(t.TempDir(), "notify.sock")}
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.conn = c
+	go func() { // returns when the test closes the socket
+		buf := make([]byte, 4096)
+		for {
+			k, _, err := c.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return n
+}
+
+// has reports whether some message holds the line want (or a line starting
+// with want when want ends in "=").
+func (n *notifyListener) has(want string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, m := range n.msgs {
+		for _, line := range strings.Split(m, "\n") {
+			if line == want || strings.HasSuffix(want, "=") && strings.HasPrefix(line, want) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (n *notifyListener) all() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.msgs, " | ")
+}
+
+// waitExit waits for the daemon to exit and returns its exit code.
+func (e *env) waitExit(d time.Duration) int {
+	e.t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- e.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			return 0
+		}
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode()
+		}
+		e.t.Fatalf("waiting for ipsd: %v", err)
+	case <-time.After(d):
+		e.t.Fatalf("ipsd did not exit within %v", d)
+	}
+	return -1
+}
+
+func TestSystemdNotify(t *testing.T) {
+	n := listenNotify(t)
+	e := startEnvWith(t, "", []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000"})
+	waitFor(t, 10*time.Second, "READY=1", func() bool { return n.has("READY=1") })
+	waitFor(t, 10*time.Second, "WATCHDOG=1", func() bool { return n.has("WATCHDOG=1") })
+	if !n.has("STATUS=") {
+		t.Errorf("no STATUS= line; got %s", n.all())
+	}
+	if n.has("STOPPING=1") {
+		t.Fatalf("STOPPING=1 before any signal: %s", n.all())
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d; want 0", code)
+	}
+	if !n.has("STOPPING=1") {
+		t.Errorf("no STOPPING=1 after SIGTERM; got %s", n.all())
+	}
+	if _, err := os.Stat(e.socket); !os.IsNotExist(err) {
+		t.Errorf("socket %s still exists after shutdown (err %v)", e.socket, err)
+	}
+}
+
+func TestReloadDuringTraffic(t *testing.T) {
+	e := startEnv(t, "")
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/Canon_40D.jpg"]
+
+	// traffic: copies one after another until stopped; every one must succeed
+	var stop atomic.Bool
+	var sent, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				status, body := e.post(copyXML(ns, company, src, "ApiTestCo/out/", fmt.Sprintf("hup_%d_%d", w, i), "wid=50"))
+				sent.Add(1)
+				if status != 200 {
+					failed.Add(1)
+					t.Errorf("copy during reload: HTTP %d %s", status, body)
+				}
+			}
+		}()
+	}
+
+	hash := hashPassword(t, "s3cret")
+	good := fmt.Sprintf("\n[[user]]\nemail = \"late@example.com\"\npassword_hash = %q\n[[user.membership]]\ncompany = \"ApiTestCo\"\nrole = \"IpsCompanyAdmin\"\n", hash)
+	orig, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.config, append(orig, good...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "reload ok counted", func() bool {
+		return e.scrape(`ipsd_config_reloads_total{result="ok"}`) == 1
+	})
+	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, company, src, "ApiTestCo/out/", "late1", "")); status != 200 {
+		t.Fatalf("user added by reload cannot copy: HTTP %d %s", status, body)
+	}
+
+	// an invalid config is rejected whole; the running one stays
+	bad := append([]byte("bogus_key = 1\nshutdown_timeout = \"-1s\"\n"), append(orig, good...)...)
+	if err := os.WriteFile(e.config, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, 10*time.Second, "reload error counted", func() bool {
+		return e.scrape(`ipsd_config_reloads_total{result="error"}`) == 1
+	})
+	if logs := e.logs.String(); !strings.Contains(logs, "bogus_key") || !strings.Contains(logs, "shutdown_timeout") {
+		t.Errorf("rejected reload does not name both bad keys in the log")
+	}
+	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, company, src, "ApiTestCo/out/", "late2", "")); status != 200 {
+		t.Fatalf("after a rejected reload the old config is gone: HTTP %d %s", status, body)
+	}
+	waitFor(t, 20*time.Second, "traffic across both reloads", func() bool { return sent.Load() >= 10 })
+	stop.Store(true)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d copies failed during reloads", failed.Load(), sent.Load())
+	}
+	if strings.Contains(e.logs.String(), "s3cret") {
+		t.Errorf("the password appears in the log")
+	}
+}
+
+func TestSigtermDuringBurstLosesNothing(t *testing.T) {
+	e := startEnv(t, "")
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/DSCN0010.jpg"]
+
+	const n = 40
+	for i := range n {
+		body := copyXML(ns, company, src, "ApiTestCo/out/", fmt.Sprintf("burst%02d", i), "wid=300&op_usm=1,1,0")
+		tmp := filepath.Join(e.inbox, fmt.Sprintf(".r%02d.tmp", i))
+		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(e.inbox, fmt.Sprintf("r%02d.xml", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 60*time.Second, "first results", func() bool { return countGlob(t, e.inbox, "done/*.result.xml") >= 2 })
+	e.cmd.Process.Signal(syscall.SIGTERM)
+	if code := e.waitExit(60 * time.Second); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d; want 0", code)
+	}
+	// every request is done, failed, still claimed, or not yet taken
+	accounted := countGlob(t, e.inbox, "done/r*.result.xml") + countGlob(t, e.inbox, "failed/r*.result.xml") +
+		countGlob(t, e.inbox, ".work/r*") + countGlob(t, e.inbox, "r*.xml")
+	if accounted < n {
+		t.Fatalf("after SIGTERM only %d of %d requests are accounted for", accounted, n)
+	}
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after SIGTERM; want 0", got)
+	}
+
+	e.start()
+	waitFor(t, 120*time.Second, "all requests done after restart", func() bool {
+		return countGlob(t, e.inbox, "done/r*.result.xml") == n
+	})
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after restart; want 0", got)
+	}
+	copies, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/burst*"))
+	if len(copies) != n {
+		t.Errorf("%d copies in the tree; want exactly %d", len(copies), n)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/.*"))
+	if len(tmps) != 0 {
+		t.Errorf("temp files left in the tree: %v", tmps)
+	}
+}
+
+func countGlob(t *testing.T, dir, pattern string) int {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m)
+}
+
+func hashPassword(t *testing.T, pw string) string {
+	t.Helper()
+	cmd := exec.Command(binPath, "hash-password")
+	cmd.Stdin = strings.NewReader(pw + "\n")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestMetricsPassPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (Debian package prometheus)")
+	}
+	e := startEnv(t, "")
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/Canon_40D.jpg"]
+	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20"))
+	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20")) // a fault
+	scrape := e.scrapeAll()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(scrape)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ipsd_build_info{", "process_resident_memory_bytes", "go_goroutines",
+		`ipsd_requests_total{channel="socket",result="failed"} 1`} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
+
+// postAs sends body with HTTP Basic credentials.
+func (e *env) postAs(user, password, body string) (int, string) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", "http://ipsd/scene7/services/IpsApiService", strings.NewReader(body))
+	req.Header.Set("Content-Type", "text/xml; charset=UTF-8")
+	req.SetBasicAuth(user, password)
+	resp, err := e.http.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// scrapeAll returns the whole /metrics text.
+func (e *env) scrapeAll() string {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.metrics + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return string(b)
+}
