@@ -123,10 +123,20 @@ func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	w := bufio.NewWriter(stdout)
+	var clashes []string
 	for _, e := range entries {
 		fmt.Fprintf(w, "%s\t%s\n", e.Handle, e.Path)
+		if e.Clash {
+			clashes = append(clashes, e.Path)
+		}
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, p := range clashes {
+		fmt.Fprintf(stderr, "ipsd ls: %s: its asset name is used by another file in the company; new copies to that name are refused\n", p)
+	}
+	return nil
 }
 
 // readPassword takes the password for -user from a file or $IPSD_PASSWORD,
