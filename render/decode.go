@@ -9,11 +9,80 @@ import (
 	"image/jpeg"
 	"image/png"
 
+	"github.com/ipsd/ipsd/render/internal/turbojpeg"
 	"github.com/kolesa-team/go-webp/decoder"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
 	"golang.org/x/image/tiff"
 )
+
+// decodeScaled decodes src like decode, but a JPEG whose output is small
+// enough is decoded at 1/2, 1/4 or 1/8 of its size by libjpeg-turbo's
+// DCT-domain scaling (shrink-on-load), to planar YCbCr when it is YCbCr.
+// It returns the image, the bounds of the full-size source and the shrink
+// factor: img is full/shrink, rounded up. The factor is the largest that
+// leaves at least as many pixels as the scaled output in each direction,
+// so a resampling pass still follows. Requests that build a composite at
+// full resolution, and JPEGs TurboJPEG cannot read, take the plain path.
+func decodeScaled(src []byte, format string, r *Request, lim Limits) (img image.Image, full image.Rectangle, shrink int, err error) {
+	if format != "jpeg" {
+		img, err = decode(src, format, lim)
+		if err != nil {
+			return nil, image.Rectangle{}, 0, err
+		}
+		return img, img.Bounds(), 1, nil
+	}
+	hd, herr := turbojpeg.DecodeHeader(src)
+	if herr != nil || hd.Colorspace == turbojpeg.CMYK || hd.Colorspace == turbojpeg.YCCK {
+		// image/jpeg gives the errors, and CMYK for the ICC step
+		img, err = decode(src, format, lim)
+		if err != nil {
+			return nil, image.Rectangle{}, 0, err
+		}
+		return img, img.Bounds(), 1, nil
+	}
+	if m := lim.MaxSourcePixels; m > 0 && int64(hd.Width)*int64(hd.Height) > m {
+		return nil, image.Rectangle{}, 0, &LimitError{Limit: limitSource, What: "source image", Width: int64(hd.Width), Height: int64(hd.Height), Max: m}
+	}
+	full = image.Rect(0, 0, hd.Width, hd.Height)
+	shrink = 1
+	if !r.needsComposite() {
+		if p, perr := makePlan(hd.Width, hd.Height, orientation(src, format), r, lim); perr == nil {
+			shrink = shrinkFor(p)
+		}
+	}
+	if turbojpeg.CanDecodePlanar(hd) {
+		img, err = turbojpeg.DecodePlanar(src, shrink)
+	} else {
+		img, err = turbojpeg.DecodeRGBA(src, shrink)
+	}
+	if err != nil {
+		// a file libjpeg-turbo refuses (or only warns about) gets image/jpeg's verdict
+		img, err = decode(src, format, lim)
+		if err != nil {
+			return nil, image.Rectangle{}, 0, err
+		}
+		return img, img.Bounds(), 1, nil
+	}
+	return img, full, shrink, nil
+}
+
+// shrinkFor returns the DCT scaling denominator for plan p: the largest of
+// 8, 4, 2 that keeps the source region at least as large as the scaled
+// composite (in stored orientation) in both directions, else 1.
+func shrinkFor(p plan) int {
+	if !p.resample {
+		return 1
+	}
+	bw, bh := p.t.size(p.sw, p.sh)
+	rw, rh := p.region.Dx(), p.region.Dy()
+	for _, d := range []int{8, 4, 2} {
+		if rw >= d*bw && rh >= d*bh {
+			return d
+		}
+	}
+	return 1
+}
 
 // decode decodes src, a file of the given format (a Sniff name). The size
 // from the header is checked against lim.MaxSourcePixels before any pixel

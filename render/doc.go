@@ -9,63 +9,115 @@
 // Modifiers are split on '&'; names are case-insensitive; values are
 // percent-decoded before they are parsed (qlt=90%2C0 is qlt=90,0), keyword
 // values are case-insensitive, reals may start with a dot (.9), and the last
-// of duplicate commands wins (crop and cropN count as one command). Commands
-// starting with '.' are comments. Every command of the Image Serving
-// reference is recognised: implemented ones are parsed strictly; id, cache,
-// req=img, layer=comp, anchor(N), pos(N), origin(N), bfc, network and
-// dpr=off are accepted and have no effect; commands that need layers, text,
-// templates or a catalog are refused as "not supported by ipsd", and known
-// commands not implemented yet as "not supported by ipsd yet". Anything
-// else is an unknown command.
+// of duplicate commands wins (crop and cropN count as one command, as do
+// extend and extendN). Commands starting with '.' are comments. Every
+// command of the Image Serving reference is recognised: implemented ones
+// are parsed strictly; id, cache, req=img, layer=comp, anchor(N), pos(N),
+// origin(N), bfc and network are accepted and have no effect; commands
+// that need layers, text, templates, a catalog or an output profile (src,
+// mask, text, template, $macro$, defaultImage, res, icc, ...) are refused
+// as "not supported by ipsd". Anything else is an unknown command. fit=
+// without wid or hei, and quantize=mac with an -alpha format, are errors.
 //
 // # Pipeline
 //
 // The source is sniffed by content, its size read from the header and
 // checked against Limits.MaxSourcePixels, then decoded (GIF: first frame).
-// The EXIF Orientation of IFD0 (JPEG APP1, PNG eXIf, WebP EXIF, TIFF IFD0)
-// is applied on load and never written out; crop= and cropN= are read in
-// the upright frame. The order is then the Image Serving one
-// (image-serving.md §3): crop, rotate, flip (on the composite, after
-// rotate), view transform (scl, wid, hei, fit, align, padding), op_sharpen
-// and op_usm on the view, flattening onto bgc for formats without alpha,
-// encoding. Orientation, crop, rotate, flip and scaling are done as one
-// resampling of the source, computed only where the view shows it.
+// An embedded ICC profile (JPEG APP2, PNG iCCP, WebP ICCP, TIFF tag 34675)
+// is converted to sRGB with Little CMS, relative colorimetric, no black
+// point compensation; CMYK and YCCK JPEGs without one use ghostscript's
+// default_cmyk.icc when the system has it (Debian libgs-common), else the
+// naïve conversion; a profile that is sRGB already, unreadable, or does
+// not match the pixels is ignored. The EXIF Orientation of IFD0 (JPEG
+// APP1, PNG eXIf, WebP EXIF, TIFF IFD0) is applied on load and never
+// written out; crop= and cropN= are read in the upright frame.
+//
+// Requests with only crop, quarter-turn rotate, flip and view commands
+// are done as one resampling of the source, computed only where the view
+// shows it. Any other layer or composite command builds the composite at
+// full resolution first, in this order (image-serving.md §3): crop/cropN
+// (overhang transparent), size or scale (size wins), opac, the color=
+// fill, rotate, extend/extendN (after rotate; negative values crop),
+// the bgColor= fill, flip, then the composite operations op_brightness,
+// op_contrast, op_colorbalance, op_hue, op_saturation, op_colorize,
+// op_invert, op_blur, op_grow, op_noise. The view transform follows (rgn,
+// scl, wid, hei, fit, align, dpr, rect), then op_sharpen and
+// op_usm/op_usmR on the view, flattening onto bgc for formats without
+// alpha, and encoding. Every size on the way is worked out and checked
+// against Limits before a pixel is touched.
 //
 // # Decisions on open questions (image-serving.md §7)
 //
 //  1. wid and/or hei without fit= enlarge small sources (fixed width or
-//     height, as the reference reads); with fit= the upscale flag defaults
-//     to 0, the documented fit=fit,0.
-//  2. With only one of wid and hei, the output is the scaled composite:
-//     no padding, align ignored, for every fit mode.
-//  3. rotate is applied before flip (flip works on the composite).
-//  4. (op_ colour commands are not implemented yet.)
+//     height, as the reference reads; both together behave as fit=fit,1).
+//  2. With fit= the upscale flag defaults to 0 for every mode, the
+//     documented fit=fit,0: factors are clamped to 1 (stretch clamps each
+//     axis). With only one of wid and hei, the output is the scaled
+//     composite: no padding, align ignored, for every fit mode.
+//  3. rotate is applied before flip (flip works on the composite, after
+//     extend).
+//  4. The composite operations run in the order above: brightness and
+//     contrast first (op_colorize's page treats them as prior
+//     adjustments), opac before the fills because it never changes them.
 //  5. op_usm and op_usmR radii are in output pixels (Adobe's own guidance
 //     of 0.2–0.3 px for web output only makes sense so); sigma = radius,
 //     threshold in 0..255 levels. op_sharpen is a light 3×3 sharpen.
 //  6. Computed sizes and offsets are rounded half up; a size is at least 1.
-//     cropN edges are rounded separately, so adjacent cropN tiles abut.
+//     cropN edges are rounded separately, so adjacent cropN tiles abut. A
+//     rotated canvas is the rotated bounding box rounded half up.
 //  7. Unknown commands and invalid values are errors (*CommandError).
-//  8. There is no DefaultPix or MaxPix: without wid, hei or scl the output
-//     is the composite's size. Only Limits bound it.
+//  8. There is no DefaultPix or MaxPix, and no 16 MP render cap: without
+//     wid, hei or scl the output is the composite's size. Only Limits
+//     bound it.
+//  9. EXIF orientation is applied on load (above).
+//
+// Further choices the reference leaves open:
+//   - rgn= is a crop of the composite before view scaling; area outside
+//     the composite is bgc (the reference's "more of the composite can
+//     become visible" when the view is larger is not done).
+//   - rect=x,y,w,h,s cuts the tile from the view scaled by s; outside it
+//     is bgc (or transparent for -alpha formats).
+//   - dpr=on,N multiplies wid and hei (and divides scl) by N; dpr=on alone
+//     is 1.
+//   - rotate by any angle turns clockwise about the centre with the
+//     resMode kernel; new corners are transparent, then color/bgColor/bgc.
+//   - op_brightness and op_colorbalance add adj % of full scale; op_contrast
+//     is a line through mid-grey of slope tan(π(1+adj/100)/4) (both as
+//     ImageMagick's -brightness-contrast); op_hue and op_saturation work in
+//     HSL (as ImageMagick's -modulate); op_colorize tints by Rec. 601
+//     luminance (black stays black, mid-grey becomes the colour, white
+//     stays white), norm maps the median luminance to 50 % with a gamma
+//     curve and contrast steepens it; op_blur is a Gaussian of sigma =
+//     radius; op_grow a square max/min filter of half-width |radius|;
+//     op_noise adds uniform (±amount %) or Gaussian (sigma amount/2 %)
+//     noise from a fixed seed, so output is reproducible; opac scales
+//     alpha by opacity×fillOpacity.
 //
 // # Colour, alpha and quality
 //
 // Resampling works on premultiplied 8-bit RGBA (x/image/draw), in the
 // source's encoding (not linear light). resMode maps to kernels: bilin and
 // trilin → bilinear, bicub and bisharp → Catmull-Rom, sharp2, sharp and
-// the default → Lanczos-3. Crop areas outside the source are transparent.
-// Output formats without alpha (jpeg, and png, gif, tif, webp without
-// -alpha) are flattened onto bgc, white by default. Without fmt= the output
-// keeps the source format and, where the format can hold it, the source's
-// transparency. qlt is the libjpeg/libwebp quality 1..100, default 80;
-// fmt=webp,,lossless ignores it. GIF output uses a median-cut palette of
-// up to 256 colours with Floyd–Steinberg dithering; gif-alpha keeps pixels
-// at least half opaque. TIFF output is uncompressed unless fmt=tif,,zip.
+// the default → Lanczos-3. Output formats without alpha (jpeg, and png,
+// gif, tif, webp without -alpha) are flattened onto bgc, white by default.
+// Without fmt= the output keeps the source format and, where the format
+// can hold it, the source's transparency. qlt is the libjpeg/libwebp
+// quality 1..100, default 80; fmt=webp,,lossless ignores it. jpegSize
+// lowers the JPEG quality (binary search) until the file fits, and fails
+// when quality 1 does not. gif, png8 and their -alpha forms are
+// palettised by quantize= (adaptive: median cut with the forced colours
+// first; web: the 216 web-safe colours; mac: the Mac OS system palette;
+// diffuse: Floyd–Steinberg; -alpha keeps pixels at least half opaque).
+// TIFF is written by ipsd (RGB, RGBA with unassociated alpha, or grey;
+// none, LZW and Deflate with the horizontal predictor, or JPEG as one
+// YCbCr 4:2:0 strip). printRes writes JFIF density, PNG pHYs or TIFF
+// resolution; iccEmbed=1 embeds Little CMS's sRGB profile (JPEG, PNG,
+// TIFF); xmpEmbed=1 copies the source's XMP with tiff:Orientation reset
+// to 1 (JPEG, PNG, TIFF).
 package render
 
-// BUG(ipsd): embedded ICC profiles are ignored (decisions.md §7 wants a
-// conversion to sRGB); CMYK JPEGs are converted naïvely.
+// BUG(ipsd): rgn= does not widen into the rest of the composite when the
+// view is larger than the region (it pads with bgc instead).
 
-// BUG(ipsd): TIFF output always carries an alpha channel (x/image/tiff has
-// no RGB-only writer); for tif it is opaque.
+// BUG(ipsd): pscan= is accepted but the progressive JPEG uses libjpeg's
+// default scan script.

@@ -1,26 +1,69 @@
 package render
 
 import (
+	"bytes"
+	"fmt"
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/kolesa-team/go-webp/encoder"
 	"github.com/kolesa-team/go-webp/webp"
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/draw"
-	"golang.org/x/image/tiff"
 )
 
 const defaultQuality = 80 // JPEG and WebP (decisions.md §3)
 
 // encode writes view (premultiplied) as out. Formats without alpha, or
-// requests for one, get the image flattened onto bg first.
+// requests for one, get the image flattened onto bg first. Metadata
+// (printRes, iccEmbed, xmpEmbed) is added to the encoded stream; jpegSize
+// lowers the JPEG quality until the file fits.
 func encode(w io.Writer, view *image.RGBA, out outputSpec, r *Request, bg color.NRGBA) error {
+	q := defaultQuality
+	if r.qltSet {
+		q = r.qlt
+	}
+	var buf bytes.Buffer
+	if err := encodePixels(&buf, view, out, r, bg, q); err != nil {
+		return err
+	}
+	if out.format == "jpeg" && r.jpegSize > 0 && buf.Len() > r.jpegSize<<10 {
+		// binary search for the highest quality below q that fits
+		lo, hi, best := 1, q-1, []byte(nil)
+		for lo <= hi {
+			mid := (lo + hi) / 2
+			var b bytes.Buffer
+			if err := encodePixels(&b, view, out, r, bg, mid); err != nil {
+				return err
+			}
+			if b.Len() <= r.jpegSize<<10 {
+				best, lo = b.Bytes(), mid+1
+			} else {
+				hi = mid - 1
+			}
+		}
+		if best == nil {
+			return fmt.Errorf("jpegSize=%d: the image does not fit in %d KB even at quality 1", r.jpegSize, r.jpegSize)
+		}
+		buf.Reset()
+		buf.Write(best)
+	}
+	b, err := addMetadata(buf.Bytes(), out)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// encodePixels encodes view as out at quality q, without metadata.
+func encodePixels(w io.Writer, view *image.RGBA, out outputSpec, r *Request, bg color.NRGBA, q int) error {
 	var img image.Image
 	switch {
 	case out.gray && out.alpha:
@@ -33,26 +76,30 @@ func encode(w io.Writer, view *image.RGBA, out outputSpec, r *Request, bg color.
 		img = flatten(view, bg)
 	}
 
-	q := defaultQuality
-	if r.qltSet {
-		q = r.qlt
-	}
 	switch out.format {
 	case "jpeg":
-		// BUG(ipsd): image/jpeg always subsamples chroma 4:2:0; qlt=…,1
-		// (4:4:4) is accepted but not honoured yet.
-		return jpeg.Encode(w, img, &jpeg.Options{Quality: q})
+		return encodeJPEG(w, img, out, q) // encode_jpeg.go
 	case "png":
 		enc := png.Encoder{CompressionLevel: png.DefaultCompression}
+		if out.palette8 {
+			return enc.Encode(w, quantize(img, out.alpha, r.quant))
+		}
 		return enc.Encode(w, img)
 	case "gif":
-		return gif.Encode(w, quantize(img, out.alpha), nil)
+		return gif.Encode(w, quantize(img, out.alpha, r.quant), nil)
 	case "tiff":
-		opt := &tiff.Options{}
-		if out.deflate {
-			opt.Compression, opt.Predictor = tiff.Deflate, true
+		var tm image.Image
+		switch m := img.(type) {
+		case *image.Gray, *image.NRGBA:
+			tm = m
+		case *image.RGBA: // flattened: opaque, so straight alpha is the same
+			tm = &image.NRGBA{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect}
+		default:
+			return fmt.Errorf("unexpected image type %T", img)
 		}
-		return tiff.Encode(w, img, opt)
+		return writeTIFF(w, tm, out.alpha, tiffOptions{
+			compression: out.compression, quality: q, dpi: out.printRes, icc: out.icc, xmp: out.xmp,
+		})
 	case "bmp":
 		return bmp.Encode(w, img)
 	case "webp":
@@ -125,21 +172,26 @@ func luma(r, g, b uint8) uint8 {
 	return uint8((19595*uint32(r) + 38470*uint32(g) + 7471*uint32(b) + 1<<15) >> 16)
 }
 
-// quantize reduces img to at most 256 colours (255 and a transparent entry
-// when alpha is kept) with a median-cut palette and Floyd–Steinberg
-// dithering (the Image Serving default quantize=adaptive,diffuse,256).
-// Pixels less than half opaque become transparent.
-func quantize(img image.Image, alpha bool) *image.Paletted {
+// quantize reduces img to a palette as quantize= says (image-serving.md
+// §4.6; default adaptive,diffuse,256): adaptive is a median-cut palette of
+// numColors (forced colours first), web the 216 web-safe colours, mac the
+// Mac OS system palette; diffuse is Floyd–Steinberg dithering, off maps
+// each pixel to its nearest entry. With alpha one entry is transparent and
+// pixels less than half opaque use it.
+func quantize(img image.Image, alpha bool, q quantSpec) *image.Paletted {
 	b := img.Bounds()
 	src := image.NewRGBA(b)
 	draw.Draw(src, b, img, b.Min, draw.Src)
 
 	n := 256
+	if q.set && q.colors > 0 {
+		n = q.colors
+	}
 	var pal color.Palette
 	if alpha {
-		n = 255
+		n--
 		pal = append(pal, color.RGBA{})
-		// threshold alpha: GIF has one transparent index, no partial alpha
+		// threshold alpha: one transparent index, no partial alpha
 		for i := 0; i < len(src.Pix); i += 4 {
 			a := uint32(src.Pix[i+3])
 			switch {
@@ -153,10 +205,54 @@ func quantize(img image.Image, alpha bool) *image.Paletted {
 			}
 		}
 	}
-	pal = append(pal, medianCut(src, n)...)
+	switch q.palette {
+	case "web":
+		pal = append(pal, webPalette()...)
+	case "mac":
+		pal = append(pal, macPalette()...)
+	default:
+		var forced color.Palette
+		if q.forced != "" {
+			for _, h := range strings.Split(q.forced, ",") {
+				v, _ := strconv.ParseUint(h, 16, 32)
+				forced = append(forced, color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 255})
+			}
+		}
+		pal = append(pal, forced...)
+		if rest := n - len(forced); rest > 0 {
+			pal = append(pal, medianCut(src, rest)...)
+		}
+	}
 	dst := image.NewPaletted(b, pal)
-	draw.FloydSteinberg.Draw(dst, b, src, b.Min)
+	if q.noDith {
+		draw.Draw(dst, b, src, b.Min, draw.Src)
+	} else {
+		draw.FloydSteinberg.Draw(dst, b, src, b.Min)
+	}
 	return dst
+}
+
+// webPalette is the 6×6×6 colour cube of web-safe colours.
+func webPalette() color.Palette {
+	p := make(color.Palette, 0, 216)
+	for r := 0; r < 6; r++ {
+		for g := 0; g < 6; g++ {
+			for b := 0; b < 6; b++ {
+				p = append(p, color.RGBA{uint8(51 * r), uint8(51 * g), uint8(51 * b), 255})
+			}
+		}
+	}
+	return p
+}
+
+// macPalette is the Mac OS 8-bit system palette: the web-safe cube plus
+// ten-step ramps of red, green, blue and grey.
+func macPalette() color.Palette {
+	p := webPalette()
+	for _, v := range []uint8{0xee, 0xdd, 0xbb, 0xaa, 0x88, 0x77, 0x55, 0x44, 0x22, 0x11} {
+		p = append(p, color.RGBA{v, 0, 0, 255}, color.RGBA{0, v, 0, 255}, color.RGBA{0, 0, v, 255}, color.RGBA{v, v, v, 255})
+	}
+	return p
 }
 
 // medianCut builds a palette of at most n colours for the opaque pixels of

@@ -4,6 +4,7 @@ import (
 	"image"
 	"math"
 
+	"github.com/ipsd/ipsd/render/internal/resample"
 	"golang.org/x/image/draw"
 )
 
@@ -189,3 +190,161 @@ func clampTo(v, hi float32) uint8 {
 	}
 	return uint8(v + 0.5)
 }
+
+// scaleInto resamples the part sr of src into dr of dst with kernel k
+// (Src semantics: dr is overwritten). sr is in the coordinates of the
+// full-size source, relative to src.Bounds().Min; src itself may have been
+// decoded at 1/shrink of that size (decodeScaled). Crop and scale are one
+// pass: taps at the edges of sr read the edge pixels of sr. YCbCr sources
+// are resampled plane by plane (chroma from its own subsampled grid) and
+// converted to RGB at the output size; others as premultiplied RGBA.
+func scaleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, sr image.Rectangle, shrink int, k *draw.Kernel) {
+	vis := dr.Intersect(dst.Rect) // sr maps onto all of dr; only vis is computed
+	if vis.Empty() || sr.Empty() {
+		return
+	}
+	shrink = max(shrink, 1)
+	f := resample.Filter{Support: k.Support, At: k.At}
+	sb := src.Bounds()
+	// the span of sr in the decoded image, per axis, and the pixels it touches
+	span := func(lo, hi, size int, ratio float64) (x0, x1 float64, a, b int) {
+		x0, x1 = float64(lo)*ratio, float64(hi)*ratio
+		a = min(max(int(math.Floor(x0)), 0), size-1)
+		b = min(max(int(math.Ceil(x1)), a+1), size)
+		return x0, x1, a, b
+	}
+	axes := func(w, h int, rx, ry float64) (*resample.Axis, *resample.Axis) {
+		x0, x1, a, b := span(sr.Min.X, sr.Max.X, w, rx)
+		y0, y1, c, d := span(sr.Min.Y, sr.Max.Y, h, ry)
+		ax := resample.NewAxis(f, x0, x1, dr.Dx(), a, b).Slice(vis.Min.X-dr.Min.X, vis.Max.X-dr.Min.X)
+		ay := resample.NewAxis(f, y0, y1, dr.Dy(), c, d).Slice(vis.Min.Y-dr.Min.Y, vis.Max.Y-dr.Min.Y)
+		return ax, ay
+	}
+	inv := 1 / float64(shrink)
+	out := resample.Plane{
+		Pix: dst.Pix[dst.PixOffset(vis.Min.X, vis.Min.Y):], Stride: dst.Stride,
+		W: vis.Dx(), H: vis.Dy(), Ch: 4, Premultiply: true,
+	}
+
+	switch m := src.(type) {
+	case *image.YCbCr:
+		if m.Rect.Min != (image.Point{}) {
+			scaleInto(dst, dr, image.Image(&rgbaOf{m}), sr, shrink, k)
+			return
+		}
+		ax, ay := axes(sb.Dx(), sb.Dy(), inv, inv)
+		n := vis.Dx() * vis.Dy()
+		planes := make([]byte, 3*n)
+		y, cb, cr := planes[:n], planes[n:2*n], planes[2*n:]
+		plane := func(p []byte) resample.Plane {
+			return resample.Plane{Pix: p, Stride: vis.Dx(), W: vis.Dx(), H: vis.Dy(), Ch: 1}
+		}
+		resample.Resize(plane(y), resample.Plane{Pix: m.Y, Stride: m.YStride, W: sb.Dx(), H: sb.Dy(), Ch: 1}, ax, ay)
+		cw, ch := chromaSize(m)
+		cx, cy := chromaRatio(m.SubsampleRatio)
+		cax, cay := axes(cw, ch, inv*cx, inv*cy)
+		resample.Resize(plane(cb), resample.Plane{Pix: m.Cb, Stride: m.CStride, W: cw, H: ch, Ch: 1}, cax, cay)
+		resample.Resize(plane(cr), resample.Plane{Pix: m.Cr, Stride: m.CStride, W: cw, H: ch, Ch: 1}, cax, cay)
+		ycbcrToRGBA(out, y, cb, cr)
+	case *image.Gray:
+		ax, ay := axes(sb.Dx(), sb.Dy(), inv, inv)
+		g := make([]byte, vis.Dx()*vis.Dy())
+		resample.Resize(resample.Plane{Pix: g, Stride: vis.Dx(), W: vis.Dx(), H: vis.Dy(), Ch: 1},
+			resample.Plane{Pix: m.Pix, Stride: m.Stride, W: sb.Dx(), H: sb.Dy(), Ch: 1}, ax, ay)
+		for j := range vis.Dy() {
+			row := out.Pix[j*out.Stride : j*out.Stride+4*out.W]
+			for i, v := range g[j*vis.Dx() : (j+1)*vis.Dx()] {
+				row[4*i], row[4*i+1], row[4*i+2], row[4*i+3] = v, v, v, 255
+			}
+		}
+	case *image.RGBA:
+		ax, ay := axes(sb.Dx(), sb.Dy(), inv, inv)
+		resample.Resize(out, resample.Plane{Pix: m.Pix, Stride: m.Stride, W: sb.Dx(), H: sb.Dy(), Ch: 4}, ax, ay)
+	default:
+		// premultiplied RGBA of just the pixels sr reads (NRGBA, CMYK,
+		// paletted, 16-bit ...), then as above
+		_, _, a, b := span(sr.Min.X, sr.Max.X, sb.Dx(), inv)
+		_, _, c, d := span(sr.Min.Y, sr.Max.Y, sb.Dy(), inv)
+		part := image.Rect(a, c, b, d).Add(sb.Min)
+		rgba := image.NewRGBA(part)
+		draw.Draw(rgba, part, src, part.Min, draw.Src)
+		ax, ay := axes(sb.Dx(), sb.Dy(), inv, inv)
+		// the converted part starts at (a, c): shift the axes
+		for i := range ax.Start {
+			ax.Start[i] -= a
+		}
+		for i := range ay.Start {
+			ay.Start[i] -= c
+		}
+		resample.Resize(out, resample.Plane{Pix: rgba.Pix, Stride: rgba.Stride, W: part.Dx(), H: part.Dy(), Ch: 4}, ax, ay)
+	}
+}
+
+// chromaSize returns the size of m's chroma planes.
+func chromaSize(m *image.YCbCr) (int, int) {
+	r := m.Rect
+	switch m.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		return (r.Max.X+1)/2 - r.Min.X/2, r.Dy()
+	case image.YCbCrSubsampleRatio420:
+		return (r.Max.X+1)/2 - r.Min.X/2, (r.Max.Y+1)/2 - r.Min.Y/2
+	case image.YCbCrSubsampleRatio440:
+		return r.Dx(), (r.Max.Y+1)/2 - r.Min.Y/2
+	case image.YCbCrSubsampleRatio411:
+		return (r.Max.X+3)/4 - r.Min.X/4, r.Dy()
+	case image.YCbCrSubsampleRatio410:
+		return (r.Max.X+3)/4 - r.Min.X/4, (r.Max.Y+1)/2 - r.Min.Y/2
+	}
+	return r.Dx(), r.Dy()
+}
+
+// chromaRatio returns the chroma sampling rate relative to luma, per axis
+// (chroma samples are centred on the luma pixels they cover, as in JFIF).
+func chromaRatio(s image.YCbCrSubsampleRatio) (float64, float64) {
+	switch s {
+	case image.YCbCrSubsampleRatio422:
+		return 0.5, 1
+	case image.YCbCrSubsampleRatio420:
+		return 0.5, 0.5
+	case image.YCbCrSubsampleRatio440:
+		return 1, 0.5
+	case image.YCbCrSubsampleRatio411:
+		return 0.25, 1
+	case image.YCbCrSubsampleRatio410:
+		return 0.25, 0.5
+	}
+	return 1, 1
+}
+
+// ycbcrToRGBA converts full-range (JFIF) YCbCr planes of out's size into
+// out, opaque; the arithmetic is image/color.YCbCrToRGB's.
+func ycbcrToRGBA(out resample.Plane, y, cb, cr []byte) {
+	w := out.W
+	for j := range out.H {
+		row := out.Pix[j*out.Stride : j*out.Stride+4*w]
+		ys, cbs, crs := y[j*w:(j+1)*w], cb[j*w:(j+1)*w], cr[j*w:(j+1)*w]
+		for i := range ys {
+			yy := int32(ys[i]) * 0x10101
+			b1, r1 := int32(cbs[i])-128, int32(crs[i])-128
+			r := yy + 91881*r1
+			g := yy - 22554*b1 - 46802*r1
+			b := yy + 116130*b1
+			o := row[4*i : 4*i+4]
+			o[0], o[1], o[2], o[3] = clip16(r), clip16(g), clip16(b), 255
+		}
+	}
+}
+
+// clip16 turns a 16.16 fixed-point colour into a byte.
+func clip16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	if v < 0 {
+		return 0
+	}
+	return 255
+}
+
+// rgbaOf hides the concrete type of an image, for the generic path.
+type rgbaOf struct{ image.Image }

@@ -55,26 +55,42 @@ func (r *Request) OutputFormat(src string) string {
 
 // outputSpec is the resolved output of a render.
 type outputSpec struct {
-	format   string // Sniff name
-	alpha    bool   // keep transparency; else flatten onto bgc
-	gray     bool
-	lossless bool // webp
-	deflate  bool // tiff
+	format      string // Sniff name
+	alpha       bool   // keep transparency; else flatten onto bgc
+	gray        bool
+	lossless    bool   // webp
+	compression string // tiff: "", "none", "lzw", "zip", "jpeg"
+	palette8    bool   // png8, png8-alpha
+	progressive bool   // pjpeg
+	pscan       int    // pjpeg scans; 0 = auto
+	chroma444   bool   // qlt=…,1: no chroma subsampling (JPEG)
+	printRes    int    // dpi to record; 0 = none
+	icc         []byte // profile to embed (iccEmbed=1)
+	xmp         []byte // XMP packet to embed (xmpEmbed=1)
 }
 
 // output resolves the output format for a source of format src. Without
 // fmt= the source's format is kept, and so is its transparency where the
 // format can hold it (a copy of a transparent PNG stays transparent).
 func (r *Request) output(src string) outputSpec {
-	if r.format == "" {
-		return outputSpec{format: src, alpha: src != "jpeg"}
+	o := outputSpec{format: src, alpha: src != "jpeg"}
+	if r.format != "" {
+		info := formats[r.format]
+		o = outputSpec{
+			format:      info.format,
+			alpha:       info.alpha,
+			gray:        r.gray,
+			lossless:    r.compression == "lossless",
+			compression: r.compression,
+			palette8:    r.format == "png8" || r.format == "png8-alpha",
+			progressive: r.format == "pjpeg",
+			pscan:       r.pscan,
+		}
 	}
-	info := formats[r.format]
-	return outputSpec{
-		format:   info.format,
-		alpha:    info.alpha,
-		gray:     r.gray,
-		lossless: r.compression == "lossless",
-		deflate:  r.compression == "zip",
+	o.chroma444 = r.chroma
+	o.printRes = r.printRes
+	if r.iccEmbed && o.format != "gif" && o.format != "webp" && o.format != "bmp" {
+		o.icc = srgbProfile()
 	}
+	return o
 }

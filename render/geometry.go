@@ -120,6 +120,8 @@ type plan struct {
 	vw, vh   int             // view (output) size
 	off      image.Point     // scaled composite's top-left in the view
 	resample bool            // sizes differ: pixels must be resampled
+	full     image.Point     // source size the plan is made for (stored)
+	shrink   int             // the decoded source is 1/shrink of full (JPEG DCT scaling); 0 or 1: full size
 }
 
 // maxSide bounds every computed dimension, so that products of two sides
@@ -152,6 +154,7 @@ func makePlan(srcW, srcH, orient int, r *Request, lim Limits) (plan, error) {
 		}
 	}
 	p.region = o.inverseRect(crop, srcW, srcH)
+	p.full = image.Pt(srcW, srcH)
 
 	// rotate, then flip: under layer=comp flip applies to the composite
 	// (image-serving.md §4.4; doc.go)
@@ -184,33 +187,79 @@ func makePlan(srcW, srcH, orient int, r *Request, lim Limits) (plan, error) {
 }
 
 // view works out the view transform (image-serving.md §4.1): the scaled
-// composite size, the view size and the placement.
+// composite size, the view size and the placement, then rect= (a tile of
+// the view, optionally rescaled).
 func (p *plan) view(r *Request) error {
 	cw, ch := int64(p.cw), int64(p.ch)
 	sw, sh := cw, ch
 	vw, vh := int64(0), int64(0)
+	wid, hei, scl := int64(r.wid), int64(r.hei), r.scl
+	if r.dpr > 0 {
+		// dpr=on,N multiplies the requested size (doc.go)
+		wid, hei = roundHalfUp(float64(wid)*r.dpr), roundHalfUp(float64(hei)*r.dpr)
+		if scl > 0 {
+			scl /= r.dpr
+		}
+	}
+	if err := checkSides("output image", wid, hei); err != nil {
+		return err
+	}
 	switch {
-	case r.scl > 0:
-		fw, fh := float64(cw)/r.scl, float64(ch)/r.scl
+	case scl > 0:
+		fw, fh := float64(cw)/scl, float64(ch)/scl
 		if fw > maxSide || fh > maxSide {
 			return &LimitError{Limit: limitHard, What: "scaled image", Width: int64(fw), Height: int64(fh), Max: maxSide * maxSide}
 		}
 		sw, sh = max(1, roundHalfUp(fw)), max(1, roundHalfUp(fh))
-		vw, vh = int64(r.wid), int64(r.hei)
-	case r.wid > 0 || r.hei > 0:
-		// scale factor num/den; wid or hei alone enlarge, fit= defaults to
-		// no enlarging (doc.go)
-		num, den := int64(r.wid), cw
-		if r.wid == 0 || (r.hei > 0 && (int64(r.hei)*cw < int64(r.wid)*ch) == (r.fit != fitCrop)) {
-			num, den = int64(r.hei), ch
+		vw, vh = wid, hei
+	case wid > 0 && hei > 0:
+		// factors as fractions: x = wid/cw, y = hei/ch
+		xn, xd, yn, yd := wid, cw, hei, ch
+		xSmaller := wid*ch < hei*cw
+		mode := r.fit
+		if mode == fitNone {
+			mode = fitFit // wid and hei alone behave as fit=fit, enlarging (doc.go)
+		}
+		switch mode {
+		case fitFit, fitConstrain:
+			if xSmaller {
+				yn, yd = xn, xd
+			} else {
+				xn, xd = yn, yd
+			}
+		case fitCrop, fitWrap:
+			if xSmaller {
+				xn, xd = yn, yd
+			} else {
+				yn, yd = xn, xd
+			}
+		case fitHfit:
+			yn, yd = xn, xd
+		case fitVfit:
+			xn, xd = yn, yd
+		}
+		if r.fit != fitNone && !r.upscale {
+			if xn > xd {
+				xn, xd = 1, 1
+			}
+			if yn > yd {
+				yn, yd = 1, 1
+			}
+		}
+		sw, sh = max(1, roundDiv(cw*xn, xd)), max(1, roundDiv(ch*yn, yd))
+		if mode != fitConstrain && mode != fitWrap && mode != fitStretch {
+			vw, vh = wid, hei
+		}
+	case wid > 0 || hei > 0:
+		// one side: the scaled composite, no padding (doc.go)
+		num, den := wid, cw
+		if wid == 0 {
+			num, den = hei, ch
 		}
 		if r.fit != fitNone && !r.upscale && num > den {
 			num, den = 1, 1
 		}
 		sw, sh = max(1, roundDiv(cw*num, den)), max(1, roundDiv(ch*num, den))
-		if r.wid > 0 && r.hei > 0 && r.fit != fitConstrain {
-			vw, vh = int64(r.wid), int64(r.hei)
-		}
 	}
 	if vw == 0 {
 		vw = sw
@@ -224,11 +273,21 @@ func (p *plan) view(r *Request) error {
 	if err := checkSides("scaled image", sw, sh); err != nil {
 		return err
 	}
+	offX := roundHalfUp((1 + r.alignX) / 2 * float64(vw-sw))
+	offY := roundHalfUp((1 + r.alignY) / 2 * float64(vh-sh))
+	if rc := r.rect; rc.set {
+		if s := rc.scale; s > 0 && s != 1 {
+			f := func(v int64) int64 { return roundHalfUp(float64(v) * s) }
+			sw, sh, offX, offY = max(1, f(sw)), max(1, f(sh)), f(offX), f(offY)
+			if err := checkSides("scaled image", sw, sh, offX, offY); err != nil {
+				return err
+			}
+		}
+		offX, offY = offX-int64(rc.x), offY-int64(rc.y)
+		vw, vh = int64(rc.w), int64(rc.h)
+	}
 	p.sw, p.sh, p.vw, p.vh = int(sw), int(sh), int(vw), int(vh)
-	p.off = image.Pt(
-		int(roundHalfUp((1+r.alignX)/2*float64(vw-sw))),
-		int(roundHalfUp((1+r.alignY)/2*float64(vh-sh))),
-	)
+	p.off = image.Pt(int(offX), int(offY))
 	return nil
 }
 

@@ -44,6 +44,9 @@ func Parse(modifier string) (*Request, error) {
 			return nil, &CommandError{Command: name, Value: value, Reason: err.Error()}
 		}
 	}
+	if err := r.validate(); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -59,24 +62,55 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		// implemented
-		"wid":        {parse: parseWid},
-		"hei":        {parse: parseHei},
-		"scl":        {parse: parseScl},
-		"fit":        {parse: parseFit},
-		"align":      {parse: parseAlign},
-		"crop":       {parse: parseCrop},
-		"cropn":      {parse: parseCropN},
-		"rotate":     {parse: parseRotate},
-		"flip":       {parse: parseFlip},
-		"fmt":        {parse: parseFmt},
-		"qlt":        {parse: parseQlt},
-		"bgc":        {parse: parseBgc},
+		// view
+		"wid":   {parse: parseWid},
+		"hei":   {parse: parseHei},
+		"scl":   {parse: parseScl},
+		"fit":   {parse: parseFit},
+		"align": {parse: parseAlign},
+		"bgc":   {parse: parseBgc},
+		"rgn":   {parse: parseRgn},
+		"rect":  {parse: parseRect},
+		"dpr":   {parse: parseDpr},
+
+		// layer 0
+		"crop":    {parse: parseCrop},
+		"cropn":   {parse: parseCropN},
+		"size":    {parse: parseSizeCmd},
+		"scale":   {parse: parseScale},
+		"rotate":  {parse: parseRotate},
+		"flip":    {parse: parseFlip},
+		"extend":  {parse: parseExtend(false)},
+		"extendn": {parse: parseExtend(true)},
+		"bgcolor": {parse: parseBgColor},
+		"color":   {parse: parseColorCmd},
+
+		// composite operations
+		"op_brightness":   {parse: intRange(-100, 100, func(r *Request, n int) { r.ops.brightness = n })},
+		"op_contrast":     {parse: intRange(-100, 100, func(r *Request, n int) { r.ops.contrast = n })},
+		"op_colorbalance": {parse: parseColorBalance},
+		"op_hue":          {parse: intRange(-180, 180, func(r *Request, n int) { r.ops.hue = n })},
+		"op_saturation":   {parse: intRange(-100, 100, func(r *Request, n int) { r.ops.saturation = n })},
+		"op_colorize":     {parse: parseColorize},
+		"op_invert":       {parse: parseInvert},
+		"op_blur":         {parse: parseBlur},
+		"op_grow":         {parse: intRange(-100, 100, func(r *Request, n int) { r.ops.grow = n })},
+		"op_noise":        {parse: parseNoise},
+		"opac":            {parse: parseOpac},
+
+		// view image and output
 		"resmode":    {parse: parseResMode},
 		"op_sharpen": {parse: parseSharpen},
 		"op_usm":     {parse: parseUSM(false)},
 		"op_usmr":    {parse: parseUSM(true)},
+		"fmt":        {parse: parseFmt},
+		"qlt":        {parse: parseQlt},
+		"pscan":      {parse: parsePscan},
+		"jpegsize":   {parse: parseJpegSize},
+		"quantize":   {parse: parseQuantize},
+		"printres":   {parse: parsePrintRes},
 		"iccembed":   {parse: parseICCEmbed},
+		"xmpembed":   {parse: parseXMPEmbed},
 
 		// accepted, no effect on a single offline render (decisions §7,
 		// image-serving.md §5)
@@ -92,7 +126,6 @@ func init() {
 		"originn": {parse: reals(2)},
 		"bfc":     {parse: onOff},
 		"network": {parse: onOff},
-		"dpr":     {parse: parseDpr},
 	}
 
 	// known Image Serving commands that ipsd will not support offline
@@ -106,15 +139,18 @@ func init() {
 	} {
 		commands[n] = command{status: reasonUnsupported}
 	}
-	// known Image Serving commands not implemented yet
-	for _, n := range []string{
-		"size", "scale", "extend", "extendn", "bgcolor", "color", "rgn", "rect",
-		"op_blur", "op_brightness", "op_contrast", "op_colorbalance", "op_hue",
-		"op_saturation", "op_colorize", "op_invert", "op_noise", "op_grow", "opac",
-		"xmpembed", "jpegsize", "quantize", "pscan", "printres",
-	} {
-		commands[n] = command{status: reasonNotYet}
+}
+
+// validate checks the rules that tie commands together, once the whole
+// modifier is parsed.
+func (r *Request) validate() error {
+	if r.fit != fitNone && r.wid == 0 && r.hei == 0 {
+		return &CommandError{Command: "fit", Value: fitNames[r.fit], Reason: "fit needs wid or hei"}
 	}
+	if r.quant.palette == "mac" && formats[r.format].alpha {
+		return &CommandError{Command: "quantize", Value: "mac", Reason: "the mac palette is not allowed for " + r.format}
+	}
+	return nil
 }
 
 // errValue is a plain reason; Parse wraps it in a CommandError.
@@ -221,11 +257,38 @@ func onOff(_ *Request, v string) error {
 	return errValue("want on or off")
 }
 
-func parseDpr(_ *Request, v string) error {
-	if strings.EqualFold(v, "off") {
-		return nil
+// parseDpr reads dpr=off|on[,N]. Offline there is no device: on,N is a
+// plain multiplier of the reply size; on alone is 1.
+func parseDpr(r *Request, v string) error {
+	parts, err := list(v, 1, 2)
+	if err != nil {
+		return err
 	}
-	return errValue("only dpr=off is supported by ipsd yet")
+	switch strings.ToLower(parts[0]) {
+	case "off":
+		if len(parts) > 1 {
+			return errValue("dpr=off takes no ratio")
+		}
+		r.dpr = 0
+		return nil
+	case "on":
+	default:
+		return errValue("want off or on,ratio")
+	}
+	r.dpr = 0
+	if len(parts) == 2 && parts[1] != "" {
+		f, err := parseReal(parts[1])
+		if err != nil {
+			return err
+		}
+		if f <= 0 || f > 100 {
+			return errValue("ratio must be greater than 0 and at most 100")
+		}
+		if f != 1 {
+			r.dpr = f
+		}
+	}
+	return nil
 }
 
 func parseReq(_ *Request, v string) error {
@@ -287,8 +350,14 @@ func parseFit(r *Request, v string) error {
 		r.fit = fitConstrain
 	case "crop":
 		r.fit = fitCrop
-	case "wrap", "stretch", "hfit", "vfit":
-		return errValue("fit mode '" + parts[0] + "' is " + reasonNotYet)
+	case "wrap":
+		r.fit = fitWrap
+	case "stretch":
+		r.fit = fitStretch
+	case "hfit":
+		r.fit = fitHfit
+	case "vfit":
+		r.fit = fitVfit
 	default:
 		return errValue("want fit, constrain, crop, wrap, stretch, hfit or vfit")
 	}
@@ -360,11 +429,17 @@ func parseRotate(r *Request, v string) error {
 	if err != nil {
 		return err
 	}
-	q := f / 90
-	if q != math.Trunc(q) {
-		return errValue("only multiples of 90 degrees are supported by ipsd yet")
+	a := math.Mod(f, 360)
+	if a < 0 {
+		a += 360
 	}
-	r.rotate = int(((int64(q) % 4) + 4) % 4)
+	if a == 360 || a == -0 {
+		a = 0
+	}
+	r.angle, r.rotate = a, 0
+	if q := a / 90; q == math.Trunc(q) {
+		r.rotate = int(q)
+	}
 	return nil
 }
 
@@ -392,12 +467,15 @@ type fmtInfo struct {
 
 var formats = map[string]fmtInfo{
 	"jpeg":       {format: "jpeg", gray: true},
+	"pjpeg":      {format: "jpeg", gray: true},
 	"png":        {format: "png", gray: true},
 	"png-alpha":  {format: "png", alpha: true, gray: true},
+	"png8":       {format: "png"},
+	"png8-alpha": {format: "png", alpha: true},
 	"gif":        {format: "gif", gray: true},
 	"gif-alpha":  {format: "gif", alpha: true, gray: true},
-	"tif":        {format: "tiff", gray: true, comps: []string{"none", "zip"}},
-	"tif-alpha":  {format: "tiff", alpha: true, gray: true, comps: []string{"none", "zip"}},
+	"tif":        {format: "tiff", gray: true, comps: []string{"none", "lzw", "zip", "jpeg"}},
+	"tif-alpha":  {format: "tiff", alpha: true, gray: true, comps: []string{"none", "lzw", "zip"}},
 	"webp":       {format: "webp", comps: []string{"lossy", "lossless"}},
 	"webp-alpha": {format: "webp", alpha: true, comps: []string{"lossy", "lossless"}},
 }
@@ -416,8 +494,6 @@ func parseFmt(r *Request, v string) error {
 	info, ok := formats[name]
 	if !ok {
 		switch name {
-		case "pjpeg", "png8", "png8-alpha":
-			return errValue("format '" + parts[0] + "' is " + reasonNotYet)
 		case "avif", "avif-alpha", "heic", "jpeg2000", "jpeg2000-alpha", "jpegxr", "jpegxr-alpha",
 			"pdf", "eps", "swf", "swf-alpha", "swf3", "swf3-alpha", "f4m", "m3u8":
 			return errValue("format '" + parts[0] + "' is " + reasonUnsupported)
@@ -443,8 +519,8 @@ func parseFmt(r *Request, v string) error {
 			return errValue("no compression option is allowed for " + name)
 		}
 		if !contains(info.comps, comp) {
-			if name[:3] == "tif" && (comp == "lzw" || comp == "jpeg") {
-				return errValue("TIFF compression '" + comp + "' is " + reasonNotYet)
+			if name == "tif-alpha" && comp == "jpeg" {
+				return errValue("JPEG compression is not allowed for tif-alpha")
 			}
 			return errValue("compression for " + name + " must be one of " + strings.Join(info.comps, ", "))
 		}
@@ -549,14 +625,364 @@ func parseUSM(unscaled bool) func(*Request, string) error {
 	}
 }
 
-func parseICCEmbed(r *Request, v string) error {
-	on, err := parseFlag(v)
+func parseICCEmbed(r *Request, v string) (err error) {
+	r.iccEmbed, err = parseFlag(v)
+	r.iccEmbedSet = err == nil
+	return err
+}
+
+func parseXMPEmbed(r *Request, v string) (err error) {
+	r.xmpEmbed, err = parseFlag(v)
+	r.xmpEmbedSet = err == nil
+	return err
+}
+
+func parseRectSpec(v string, withScale bool) (rectSpec, error) {
+	max := 4
+	if withScale {
+		max = 5
+	}
+	parts, err := list(v, 4, max)
+	if err != nil {
+		return rectSpec{}, err
+	}
+	var n [4]int
+	for i, p := range parts[:4] {
+		if n[i], err = parseInt(p); err != nil {
+			return rectSpec{}, err
+		}
+	}
+	if n[2] <= 0 || n[3] <= 0 {
+		return rectSpec{}, errValue("width and height must be greater than 0")
+	}
+	rs := rectSpec{set: true, x: n[0], y: n[1], w: n[2], h: n[3], scale: 1}
+	if len(parts) == 5 && parts[4] != "" {
+		if rs.scale, err = parseReal(parts[4]); err != nil {
+			return rectSpec{}, err
+		}
+		if rs.scale <= 0 || rs.scale > 100 {
+			return rectSpec{}, errValue("scale must be greater than 0 and at most 100")
+		}
+	}
+	return rs, nil
+}
+
+func parseRgn(r *Request, v string) (err error) {
+	r.rgn, err = parseRectSpec(v, false)
+	r.rgn.scale = 0
+	return err
+}
+
+func parseRect(r *Request, v string) (err error) {
+	r.rect, err = parseRectSpec(v, true)
+	return err
+}
+
+func parseSizeCmd(r *Request, v string) error {
+	parts, err := list(v, 2, 2)
 	if err != nil {
 		return err
 	}
-	if on {
-		return errValue("embedding an ICC profile is " + reasonNotYet)
+	var n [2]int
+	for i, p := range parts {
+		if n[i], err = parseInt(p); err != nil {
+			return err
+		}
+		if n[i] < 0 {
+			return errValue("sizes must not be negative")
+		}
 	}
-	r.iccEmbedSet = true
+	r.size = n
+	return nil
+}
+
+func parseScale(r *Request, v string) error {
+	f, err := parseReal(v)
+	if err != nil {
+		return err
+	}
+	if f <= 0 {
+		return errValue("must be greater than 0")
+	}
+	r.scale = f
+	if f == 1 {
+		r.scale = 0 // full resolution, the default
+	}
+	return nil
+}
+
+func parseExtend(normalised bool) func(*Request, string) error {
+	return func(r *Request, v string) error {
+		parts, err := list(v, 4, 4)
+		if err != nil {
+			return err
+		}
+		var f [4]float64
+		for i, p := range parts {
+			if normalised {
+				f[i], err = parseReal(p)
+			} else {
+				var n int
+				n, err = parseInt(p)
+				f[i] = float64(n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		r.extend = extendSpec{set: f != [4]float64{}, normalised: normalised, l: f[0], t: f[1], r: f[2], b: f[3]}
+		if !r.extend.set {
+			r.extend = extendSpec{}
+		}
+		return nil
+	}
+}
+
+func parseBgColor(r *Request, v string) error {
+	c, err := parseColor(v)
+	if err != nil {
+		return err
+	}
+	r.bgColor, r.bgColSet = c, true
+	return nil
+}
+
+func parseColorCmd(r *Request, v string) error {
+	c, err := parseColor(v)
+	if err != nil {
+		return err
+	}
+	r.color, r.colorSet = c, true
+	return nil
+}
+
+func intRange(lo, hi int, set func(*Request, int)) func(*Request, string) error {
+	return func(r *Request, v string) error {
+		n, err := parseInt(v)
+		if err != nil {
+			return err
+		}
+		if n < lo || n > hi {
+			return errValue("must be between " + strconv.Itoa(lo) + " and " + strconv.Itoa(hi))
+		}
+		set(r, n)
+		return nil
+	}
+}
+
+func parseColorBalance(r *Request, v string) error {
+	parts, err := list(v, 3, 3)
+	if err != nil {
+		return err
+	}
+	var b [3]int
+	for i, p := range parts {
+		if b[i], err = parseInt(p); err != nil {
+			return err
+		}
+		if b[i] < -100 || b[i] > 100 {
+			return errValue("values must be between -100 and 100")
+		}
+	}
+	r.ops.balance = b
+	return nil
+}
+
+// parseColorize reads op_colorize=color[,off|norm[,contrast]]; the colour
+// must be an RGB one (image-serving.md §1.3).
+func parseColorize(r *Request, v string) error {
+	// the colour itself may hold commas: the mode keyword marks its end
+	parts := strings.Split(v, ",")
+	cEnd := len(parts)
+	for i, p := range parts {
+		if l := strings.ToLower(p); l == "off" || l == "norm" {
+			cEnd = i
+			break
+		}
+	}
+	cs := strings.Join(parts[:cEnd], ",")
+	lc := strings.TrimSuffix(strings.ToLower(cs), "s")
+	if n := strings.Count(lc, ",") + 1; strings.HasSuffix(lc, "g") || strings.HasSuffix(lc, "k") ||
+		(strings.Contains(lc, ",") && n < 3) || (!strings.Contains(lc, ",") && len(strings.TrimPrefix(lc, "0x")) < 6) {
+		return errValue("op_colorize takes an RGB colour")
+	}
+	c, err := parseColor(cs)
+	if err != nil {
+		return err
+	}
+	spec := colorizeSpec{set: true, c: c, norm: true}
+	rest := parts[cEnd:]
+	if len(rest) > 2 {
+		return errValue("want color[,off|norm[,contrast]]")
+	}
+	if len(rest) > 0 {
+		spec.norm = strings.EqualFold(rest[0], "norm")
+	}
+	if len(rest) > 1 && rest[1] != "" {
+		if spec.contrast, err = parseReal(rest[1]); err != nil {
+			return err
+		}
+		if spec.contrast < 0 || spec.contrast > 100 {
+			return errValue("contrast must be between 0 and 100")
+		}
+	}
+	r.ops.colorize = spec
+	return nil
+}
+
+func parseInvert(r *Request, v string) (err error) {
+	r.ops.invert, err = parseFlag(v)
+	return err
+}
+
+func parseBlur(r *Request, v string) error {
+	f, err := parseReal(v)
+	if err != nil {
+		return err
+	}
+	if f < 0 || f > 100 {
+		return errValue("radius must be between 0 and 100")
+	}
+	r.ops.blur = f
+	return nil
+}
+
+func parseNoise(r *Request, v string) error {
+	parts, err := list(v, 1, 3)
+	if err != nil {
+		return err
+	}
+	var n noiseSpec
+	if n.amount, err = parseInt(parts[0]); err != nil {
+		return err
+	}
+	if n.amount < 0 || n.amount > 100 {
+		return errValue("amount must be between 0 and 100")
+	}
+	if len(parts) > 1 && parts[1] != "" {
+		switch strings.ToLower(parts[1]) {
+		case "uniform":
+		case "gaussian":
+			n.gaussian = true
+		default:
+			return errValue("distribution must be uniform or gaussian")
+		}
+	}
+	if len(parts) > 2 && parts[2] != "" {
+		if n.mono, err = parseFlag(parts[2]); err != nil {
+			return err
+		}
+	}
+	if n.amount == 0 {
+		n = noiseSpec{}
+	}
+	r.ops.noise = n
+	return nil
+}
+
+func parseOpac(r *Request, v string) error {
+	parts, err := list(v, 1, 2)
+	if err != nil {
+		return err
+	}
+	o := [2]int{100, 100}
+	for i, p := range parts {
+		if p == "" {
+			continue
+		}
+		if o[i], err = parseInt(p); err != nil {
+			return err
+		}
+		if o[i] < 0 || o[i] > 100 {
+			return errValue("values must be between 0 and 100")
+		}
+	}
+	r.ops.opac, r.ops.fillOpac, r.ops.opacSet = o[0], o[1], o != [2]int{100, 100}
+	if !r.ops.opacSet {
+		r.ops.opac, r.ops.fillOpac = 0, 0
+	}
+	return nil
+}
+
+func parsePscan(r *Request, v string) error {
+	if strings.EqualFold(v, "auto") {
+		r.pscan = 0
+		return nil
+	}
+	n, err := parseInt(v)
+	if err != nil || n < 3 || n > 5 {
+		return errValue("want auto, 3, 4 or 5")
+	}
+	r.pscan = n
+	return nil
+}
+
+func parseJpegSize(r *Request, v string) error {
+	n, err := parseInt(v)
+	if err != nil {
+		return err
+	}
+	if n < 0 {
+		return errValue("must not be negative")
+	}
+	r.jpegSize = n
+	return nil
+}
+
+func parsePrintRes(r *Request, v string) error {
+	n, err := parseInt(v)
+	if err != nil {
+		return err
+	}
+	if n <= 0 || n > 1e6 {
+		return errValue("must be between 1 and 1000000")
+	}
+	r.printRes = n
+	return nil
+}
+
+// parseQuantize reads quantize=type[,dither[,numColors[,colorList]]].
+func parseQuantize(r *Request, v string) error {
+	parts := strings.Split(v, ",")
+	q := quantSpec{set: true, palette: "adaptive", colors: 256}
+	switch t := strings.ToLower(parts[0]); t {
+	case "adaptive", "web", "mac":
+		q.palette = t
+	default:
+		return errValue("type must be adaptive, web or mac")
+	}
+	if len(parts) > 1 && parts[1] != "" {
+		switch strings.ToLower(parts[1]) {
+		case "diffuse":
+		case "off":
+			q.noDith = true
+		default:
+			return errValue("dither must be diffuse or off")
+		}
+	}
+	if len(parts) > 2 && parts[2] != "" {
+		n, err := parseInt(parts[2])
+		if err != nil {
+			return err
+		}
+		if n < 2 || n > 256 {
+			return errValue("numColors must be between 2 and 256")
+		}
+		q.colors = n
+	}
+	if len(parts) > 3 {
+		forced := parts[3:]
+		if len(forced) > q.colors {
+			return errValue("more forced colours than numColors")
+		}
+		for i, c := range forced {
+			if len(c) != 6 || !isHex(strings.ToLower(c)) {
+				return errValue("forced colours must be hex RRGGBB without 0x")
+			}
+			forced[i] = strings.ToLower(c)
+		}
+		q.forced = strings.Join(forced, ",")
+	}
+	r.quant = q
 	return nil
 }

@@ -46,19 +46,38 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 		return Info{}, errors.New("decoding source: unknown image format")
 	}
 	out := r.output(format)
-	img, err := decode(src, format, lim)
+	if r.xmpEmbed {
+		out.xmp = sourceXMP(src, format)
+	}
+	// JPEG: decoded at 1/shrink of full when the output is small (decode.go)
+	img, full, shrink, err := decodeScaled(src, format, r, lim)
 	if err != nil {
+		return Info{}, err
+	}
+	// embedded ICC profiles (and CMYK) to sRGB before any other step (icc.go)
+	if img, err = toSRGB(img, src, format); err != nil {
 		return Info{}, err
 	}
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
 
-	b := img.Bounds()
-	p, err := makePlan(b.Dx(), b.Dy(), orientation(src, format), r, lim)
+	b := full
+	orient := orientation(src, format)
+	if r.needsComposite() {
+		// layer and composite work at full resolution; the result is then
+		// viewed like an upright source (composite.go)
+		c, err := composite(ctx, img, orient, r, lim)
+		if err != nil {
+			return Info{}, err
+		}
+		img, b, orient, r = c, c.Bounds(), 1, r.viewOnly()
+	}
+	p, err := makePlan(b.Dx(), b.Dy(), orient, r, lim)
 	if err != nil {
 		return Info{}, err
 	}
+	p.shrink = shrink
 	if out.format == "webp" && (p.vw > webpMaxSide || p.vh > webpMaxSide) {
 		return Info{}, &LimitError{Limit: limitWebPSide, What: "output image", Width: int64(p.vw), Height: int64(p.vh), Max: webpMaxSide}
 	}
@@ -111,6 +130,9 @@ func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rect
 
 	// the source pixels inside the crop region, and where they land
 	sb := src.Bounds()
+	if p.shrink > 1 {
+		sb.Max = sb.Min.Add(p.full) // in full-size coordinates (scaleInto maps them)
+	}
 	in := p.region.Add(sb.Min).Intersect(sb)
 	if !in.Empty() {
 		rel := in.Sub(sb.Min).Sub(p.region.Min)
@@ -122,10 +144,10 @@ func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rect
 		if buf == view {
 			dr = dr.Add(p.off)
 		}
-		if dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
+		if p.shrink <= 1 && dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
 			draw.Draw(buf, dr, src, in.Min, draw.Src)
 		} else if !dr.Empty() {
-			k.Scale(buf, dr, fastSource(src, in), in, draw.Src, nil)
+			scaleInto(buf, dr, src, in.Sub(sb.Min), p.shrink, k)
 		}
 	}
 	if buf != view {
@@ -156,17 +178,4 @@ func place(view *image.RGBA, vis image.Rectangle, buf *image.RGBA, p plan) {
 			copy(row[4*(u-vis.Min.X):4*(u-vis.Min.X)+4], buf.Pix[i:i+4])
 		}
 	}
-}
-
-// fastSource returns src, or the part r of it converted to RGBA when the
-// scaler has no fast path for its type (it would convert each pixel once
-// per filter tap: YCbCr, CMYK, paletted and 16-bit images).
-func fastSource(src image.Image, r image.Rectangle) image.Image {
-	switch src.(type) {
-	case *image.RGBA, *image.NRGBA, *image.Gray:
-		return src
-	}
-	m := image.NewRGBA(r)
-	draw.Draw(m, r, src, r.Min, draw.Src)
-	return m
 }

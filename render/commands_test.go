@@ -1,0 +1,286 @@
+package render
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// meanAbsDiffPremul is meanAbsDiff on premultiplied channels, so that the
+// colour under (nearly) transparent pixels does not count.
+func meanAbsDiffPremul(a, b image.Image) float64 {
+	ab, bb := a.Bounds(), b.Bounds()
+	if ab.Size() != bb.Size() {
+		return math.Inf(1)
+	}
+	var sum float64
+	for y := 0; y < ab.Dy(); y++ {
+		for x := 0; x < ab.Dx(); x++ {
+			r1, g1, b1, a1 := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
+			r2, g2, b2, a2 := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
+			for _, d := range [4][2]uint32{{r1, r2}, {g1, g2}, {b1, b2}, {a1, a2}} {
+				sum += math.Abs(float64(d[0]>>8) - float64(d[1]>>8))
+			}
+		}
+	}
+	return sum / float64(4*ab.Dx()*ab.Dy())
+}
+
+type imCase struct {
+	mod string   // rendered with &fmt=png-alpha appended unless it has fmt=
+	im  []string // ImageMagick arguments between the source and the output
+	tol float64  // mean abs diff of premultiplied channels, 0..255
+}
+
+// runIMCases renders each case with ipsd and with ImageMagick
+// (/usr/bin/convert SRC ARGS... OUT.png) and compares sizes and pixels.
+func runIMCases(t *testing.T, src image.Image, cases []imCase) {
+	t.Helper()
+	if _, err := os.Stat(convert); err != nil {
+		t.Skip("ImageMagick not installed")
+	}
+	dir := t.TempDir()
+	srcPath := filepath.Join(dir, "src.png")
+	srcBytes := encodePNG(t, src)
+	if err := os.WriteFile(srcPath, srcBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range cases {
+		t.Run(tt.mod, func(t *testing.T) {
+			t.Parallel()
+			mod := tt.mod
+			if !containsCmd(mod, "fmt") {
+				mod += "&fmt=png-alpha"
+			}
+			out, info := render(t, srcBytes, mod)
+			refPath := filepath.Join(dir, fmt.Sprintf("ref%d.png", i))
+			args := append(append([]string{srcPath}, tt.im...), "PNG32:"+refPath)
+			if b, err := exec.Command(convert, args...).CombinedOutput(); err != nil {
+				t.Fatalf("convert %v: %v\n%s", args, err, b)
+			}
+			got, want := decodeAny(t, out), decodeAny(t, readFile(t, refPath))
+			if got.Bounds().Size() != want.Bounds().Size() || info.Width != want.Bounds().Dx() || info.Height != want.Bounds().Dy() {
+				t.Fatalf("Render(%q) is %v (info %dx%d); convert %v gives %v", mod, got.Bounds().Size(), info.Width, info.Height, tt.im, want.Bounds().Size())
+			}
+			if d := meanAbsDiffPremul(got, want); d > tt.tol {
+				t.Errorf("Render(%q) differs from convert %v: mean abs diff %.3f; want ≤ %.1f", mod, tt.im, d, tt.tol)
+			}
+		})
+	}
+}
+
+func containsCmd(mod, name string) bool {
+	r, err := Parse(mod)
+	if err != nil {
+		return false
+	}
+	switch name {
+	case "fmt":
+		return r.format != ""
+	}
+	return false
+}
+
+// TestGeometryMatchesImageMagick pins the layer and view geometry commands
+// (rotate by any angle, extend, size, scale, the seven fit modes, rect,
+// rgn, dpr) to ImageMagick doing the same operation.
+func TestGeometryMatchesImageMagick(t *testing.T) {
+	t.Parallel()
+	// 120×80: rotate=30 gives 144×129 (round half up of 143.9×129.3)
+	src := testImage(120, 80)
+	srt := func(deg float64, w, h int) []string {
+		return []string{"-background", "none", "-virtual-pixel", "transparent", "-filter", "point", "-interpolate", "bilinear",
+			"-define", fmt.Sprintf("distort:viewport=%dx%d+0+0", w, h),
+			"-distort", "SRT", fmt.Sprintf("60,40 1 %g %g,%g", deg, float64(w)/2, float64(h)/2), "+repage"}
+	}
+	cases := []imCase{
+		// rotate: any angle, clockwise, canvas grows, corners transparent
+		{"rotate=30&resMode=bilin", srt(30, 144, 129), 3},
+		{"rotate=-45&resMode=bilin", srt(-45, 141, 141), 3},
+		{"rotate=200&resMode=bilin", srt(200, 140, 116), 3},
+		// rotate, then flip on the composite (doc.go, question 3)
+		{"rotate=30&flip=lr&resMode=bilin", append(srt(30, 144, 129), "-flop"), 3},
+		// corners filled by bgColor, and by bgc when flattened
+		{"rotate=30&bgColor=255,0,0&resMode=bilin", append(srt(30, 144, 129), "-background", "red", "-flatten"), 3},
+		{"rotate=30&resMode=bilin&fmt=png&bgc=0,0,255", append(srt(30, 144, 129), "-background", "blue", "-flatten"), 3},
+		// extend: margins after crop and rotate, negative ones crop
+		{"extend=5,10,15,20&bgColor=255,0,0", []string{"-background", "red", "-gravity", "northwest", "-splice", "5x10",
+			"-gravity", "southeast", "-splice", "15x20"}, 0},
+		{"extend=5,10,15,20", []string{"-background", "none", "-gravity", "northwest", "-splice", "5x10",
+			"-gravity", "southeast", "-splice", "15x20"}, 0},
+		{"extend=-10,0,0,-5", []string{"-gravity", "west", "-chop", "10x0", "-gravity", "south", "-chop", "0x5"}, 0},
+		{"extendN=.1,.1,.1,.1&bgColor=0,255,0", []string{"-bordercolor", "lime", "-border", "12x8"}, 0},
+		{"cropN=.2,.3,.8,.9&extend=5,5,5,5&bgColor=255,0,0", []string{"-crop", "96x56+24+24", "+repage",
+			"-background", "red", "-gravity", "northwest", "-extent", "96x72", "-bordercolor", "red", "-border", "5x5"}, 0},
+		{"extend=10,0,0,0&flip=lr&bgColor=255,0,0", []string{"-background", "red", "-gravity", "west", "-splice", "10x0", "-flop"}, 0},
+		{"rotate=90&extend=0,0,10,0", []string{"-rotate", "90", "-background", "none", "-gravity", "east", "-splice", "10x0"}, 0},
+		// crop overhang is transparent, filled by color= before rotate
+		{"crop=-10,-10,140,100&color=0,0,255", []string{"-background", "blue", "-gravity", "center", "-extent", "140x100"}, 0},
+		// size= and scale= scale the layer
+		{"size=60,60&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!"}, 1.5},
+		{"size=0,20&resMode=bicub", []string{"-filter", "Catrom", "-resize", "30x20!"}, 1.5},
+		{"scale=.5&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!"}, 1.5},
+		{"scale=.5&rotate=90&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!", "-rotate", "90"}, 1.5},
+		// the fit modes
+		{"wid=60&hei=60&fit=wrap&resMode=bicub", []string{"-filter", "Catrom", "-resize", "90x60!"}, 1.5},
+		{"wid=50&hei=70&fit=stretch&resMode=bicub", []string{"-filter", "Catrom", "-resize", "50x70!"}, 1.5},
+		{"wid=60&hei=60&fit=hfit&resMode=bicub&fmt=png", []string{"-filter", "Catrom", "-resize", "60x40!",
+			"-background", "white", "-gravity", "center", "-extent", "60x60"}, 1.5},
+		{"wid=60&hei=60&fit=vfit&resMode=bicub", []string{"-filter", "Catrom", "-resize", "90x60!",
+			"-gravity", "center", "-extent", "60x60"}, 1.5},
+		{"wid=60&hei=60&fit=vfit,0&align=1,1&resMode=bicub", []string{"-filter", "Catrom", "-resize", "90x60!",
+			"-gravity", "east", "-extent", "60x60"}, 1.5},
+		{"wid=240&hei=240&fit=fit&fmt=png", []string{"-background", "white", "-gravity", "center", "-extent", "240x240"}, 0},
+		{"wid=240&hei=240&fit=constrain", nil, 0},
+		{"wid=240&hei=240&fit=crop,1&resMode=bicub", []string{"-filter", "Catrom", "-resize", "360x240!",
+			"-gravity", "center", "-extent", "240x240"}, 1.5},
+		{"wid=240&hei=240&fmt=png&resMode=bicub", []string{"-filter", "Catrom", "-resize", "240x160!",
+			"-background", "white", "-gravity", "center", "-extent", "240x240"}, 1.5},
+		{"wid=20&hei=60&fit=stretch,0&resMode=bicub", []string{"-filter", "Catrom", "-resize", "20x60!"}, 1.5},
+		// rect: a tile of the view, with an optional extra scale
+		{"rect=10,20,50,30", []string{"-crop", "50x30+10+20", "+repage"}, 0},
+		{"rect=100,60,40,40&fmt=png&bgc=ff0000", []string{"-crop", "20x20+100+60", "+repage",
+			"-background", "red", "-gravity", "northwest", "-extent", "40x40"}, 0},
+		{"rect=0,0,60,40,.5&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!"}, 1.5},
+		{"wid=60&rect=0,0,30,40&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!", "-crop", "30x40+0+0", "+repage"}, 1.5},
+		// rgn: region of interest before view scaling
+		{"rgn=10,10,50,40", []string{"-crop", "50x40+10+10", "+repage"}, 0},
+		{"rgn=10,10,50,40&wid=25&resMode=bicub", []string{"-crop", "50x40+10+10", "+repage", "-filter", "Catrom", "-resize", "25x20!"}, 1.5},
+		// dpr=on,N multiplies the requested size
+		{"dpr=on,2&wid=60&resMode=bicub", nil, 0},
+	}
+	runIMCases(t, src, cases)
+}
+
+// TestEffectsMatchImageMagick compares the composite colour and filter
+// operations with ImageMagick computing the same thing.
+func TestEffectsMatchImageMagick(t *testing.T) {
+	t.Parallel()
+	src := testImage(96, 64)
+	cases := []imCase{
+		{"op_brightness=45", []string{"-brightness-contrast", "45x0"}, 1},
+		{"op_brightness=-30", []string{"-brightness-contrast", "-30x0"}, 1},
+		{"op_contrast=-35", []string{"-brightness-contrast", "0x-35"}, 1},
+		{"op_contrast=40", []string{"-brightness-contrast", "0x40"}, 1},
+		{"op_saturation=-60&op_brightness=45&op_contrast=-35", []string{"-brightness-contrast", "45x0",
+			"-brightness-contrast", "0x-35", "-modulate", "100,40,100"}, 1},
+		{"op_saturation=-100", []string{"-modulate", "100,0,100"}, 1},
+		{"op_saturation=50", []string{"-modulate", "100,150,100"}, 1},
+		{"op_hue=60", []string{"-modulate", "100,100,133.33333"}, 1},
+		{"op_hue=-120", []string{"-modulate", "100,100,33.33333"}, 1},
+		{"op_colorbalance=20,-10,0", []string{"-channel", "R", "-evaluate", "add", "20%",
+			"-channel", "G", "-evaluate", "subtract", "10%", "+channel"}, 1},
+		{"op_invert=1", []string{"-negate"}, 0},
+		{"op_blur=2", []string{"-gaussian-blur", "0x2"}, 1},
+		{"op_grow=2", []string{"-morphology", "Dilate", "Square:2"}, 0},
+		{"op_grow=-1", []string{"-morphology", "Erode", "Square:1"}, 0},
+		{"op_colorize=ff8000,off", []string{"-fx",
+			"yy=0.299*u.r+0.587*u.g+0.114*u.b; kk=channel(1.0,0.50196,0,1); yy<0.5 ? 2*yy*kk : kk+(2*yy-1)*(1-kk)"}, 1},
+		{"opac=50", []string{"-alpha", "set", "-channel", "A", "-evaluate", "multiply", "0.5", "+channel"}, 1},
+		{"opac=50,50&fmt=png&bgc=0,0,0", []string{"-alpha", "set", "-channel", "A", "-evaluate", "multiply", "0.25", "+channel",
+			"-background", "black", "-flatten"}, 1},
+		// effects run on the composite, before view scaling
+		{"op_invert=1&wid=48&resMode=bicub", []string{"-negate", "-filter", "Catrom", "-resize", "48x32!"}, 1.5},
+	}
+	runIMCases(t, src, cases)
+}
+
+func TestNoise(t *testing.T) {
+	t.Parallel()
+	grey := image.NewNRGBA(image.Rect(0, 0, 64, 64))
+	for i := range grey.Pix {
+		grey.Pix[i] = 128
+	}
+	for i := 3; i < len(grey.Pix); i += 4 {
+		grey.Pix[i] = 255
+	}
+	src := encodePNG(t, grey)
+	for _, tt := range []struct {
+		mod     string
+		wantStd float64 // per channel, 0..255
+		mono    bool
+	}{
+		{"op_noise=10", 255 * 0.10 / math.Sqrt(3), false}, // uniform ±A
+		{"op_noise=10,gaussian", 255 * 0.10 / 2, false},   // sigma A/2
+		{"op_noise=20,uniform,1", 255 * 0.20 / math.Sqrt(3), true},
+	} {
+		a, _ := render(t, src, tt.mod+"&fmt=png")
+		b, _ := render(t, src, tt.mod+"&fmt=png")
+		if string(a) != string(b) {
+			t.Errorf("%s: two renders differ; noise must be reproducible", tt.mod)
+		}
+		m := decodeAny(t, a)
+		var sum, sq float64
+		n := 0
+		monoOK := true
+		for y := range 64 {
+			for x := range 64 {
+				c := color.NRGBAModel.Convert(m.At(x, y)).(color.NRGBA)
+				v := float64(c.R) - 128
+				sum += v
+				sq += v * v
+				n++
+				if c.R != c.G || c.G != c.B {
+					monoOK = false
+				}
+			}
+		}
+		mean, std := sum/float64(n), math.Sqrt(sq/float64(n))
+		if math.Abs(mean) > 1.5 || math.Abs(std-tt.wantStd)/tt.wantStd > 0.1 {
+			t.Errorf("%s: noise mean %.2f, std %.2f; want 0 and %.2f", tt.mod, mean, std, tt.wantStd)
+		}
+		if monoOK != tt.mono {
+			t.Errorf("%s: channels equal = %v; want %v", tt.mod, monoOK, tt.mono)
+		}
+	}
+}
+
+// TestColorizeNorm checks that norm moves the median brightness to 50 %:
+// the median-luminance pixels come out as the colour itself.
+func TestColorizeNorm(t *testing.T) {
+	t.Parallel()
+	m := image.NewGray(image.Rect(0, 0, 64, 1))
+	for x := range 64 {
+		m.Pix[x] = uint8(x) // dark: median 32
+	}
+	out, _ := render(t, encodePNG(t, m), "op_colorize=0,0,255&fmt=png")
+	g := decodeAny(t, out)
+	c := color.NRGBAModel.Convert(g.At(32, 0)).(color.NRGBA)
+	if c.R > 3 || c.G > 3 || c.B < 250 {
+		t.Errorf("median pixel colorized to %v; want the colour 0,0,255", c)
+	}
+	if c := color.NRGBAModel.Convert(g.At(0, 0)).(color.NRGBA); c != (color.NRGBA{0, 0, 0, 255}) {
+		t.Errorf("black colorized to %v; want black", c)
+	}
+}
+
+// TestOpenQuestions pins the decisions doc.go takes on image-serving.md
+// §7 (sizes and pixels that follow from each).
+func TestOpenQuestions(t *testing.T) {
+	t.Parallel()
+	src := encodePNG(t, testImage(100, 50))
+	sizes := []struct {
+		q, mod string
+		w, h   int
+	}{
+		{"1: wid/hei alone enlarge", "wid=300&hei=300", 300, 300},
+		{"1: wid alone enlarges", "wid=300", 300, 150},
+		{"2: fit= does not enlarge by default", "wid=300&hei=300&fit=constrain", 100, 50},
+		{"2: for every mode", "wid=300&hei=300&fit=wrap", 100, 50},
+		{"2: unless ,1", "wid=300&hei=300&fit=constrain,1", 300, 150},
+		{"6: round half up", "wid=3", 3, 2},        // 1.5 -> 2
+		{"6: round half up, scl", "scl=4", 25, 13}, // 12.5 -> 13
+		{"6: rotation canvas", "rotate=45", 106, 106},
+	}
+	for _, tt := range sizes {
+		_, info := render(t, src, tt.mod+"&fmt=png")
+		if info.Width != tt.w || info.Height != tt.h {
+			t.Errorf("%s: %s gives %dx%d; want %dx%d", tt.q, tt.mod, info.Width, info.Height, tt.w, tt.h)
+		}
+	}
+}

@@ -1,0 +1,229 @@
+package render
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// imDecode decodes b with ImageMagick (convert B PNG32:-), an independent
+// reader for the TIFF compressions x/image/tiff cannot read.
+func imDecode(t *testing.T, b []byte) image.Image {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(convert, path, "PNG32:-").Output()
+	if err != nil {
+		t.Fatalf("convert could not read the output: %v", err)
+	}
+	m, err := png.Decode(bytes.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func imIdentify(t *testing.T, b []byte, format string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "in")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(identify, "-format", format, path).Output()
+	if err != nil {
+		t.Fatalf("identify: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestOutputFormats reads every output format back with ImageMagick and
+// compares it with the source.
+func TestOutputFormats(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(convert); err != nil {
+		t.Skip("ImageMagick not installed")
+	}
+	base := testImage(64, 48)
+	for y := 16; y < 32; y++ {
+		for x := 24; x < 40; x++ {
+			base.SetNRGBA(x, y, color.NRGBA{0, 0, 255, 0}) // transparent hole
+		}
+	}
+	src := encodePNG(t, base)
+	tests := []struct {
+		mod, format, compression string
+		alpha                    bool
+		tol                      float64
+	}{
+		{"fmt=tif", "TIFF", "None", false, 0},
+		{"fmt=tif,,lzw", "TIFF", "LZW", false, 0},
+		{"fmt=tif-alpha,,lzw", "TIFF", "LZW", true, 0},
+		{"fmt=tif-alpha,,zip", "TIFF", "Zip", true, 0},
+		{"fmt=tif,gray,lzw", "TIFF", "LZW", false, 1},
+		{"fmt=tif,,jpeg&qlt=95", "TIFF", "JPEG", false, 4},
+		{"fmt=tif,gray,jpeg", "TIFF", "JPEG", false, 4},
+		{"fmt=png8", "PNG", "", false, 8},
+		{"fmt=png8-alpha", "PNG", "", true, 8},
+		{"fmt=gif&quantize=adaptive,off,64", "GIF", "", false, 8},
+		{"fmt=pjpeg&pscan=3", "JPEG", "", false, 6},
+	}
+	for _, tt := range tests {
+		out, _ := render(t, src, tt.mod)
+		if got := imIdentify(t, out, "%m"); got != tt.format {
+			t.Errorf("%s: ImageMagick reads %q; want %s", tt.mod, got, tt.format)
+			continue
+		}
+		if tt.compression != "" {
+			if got := imIdentify(t, out, "%C"); got != tt.compression {
+				t.Errorf("%s: compression %q; want %s", tt.mod, got, tt.compression)
+			}
+		}
+		want := image.Image(base)
+		if !tt.alpha {
+			want = flattenNRGBA(base, color.NRGBA{255, 255, 255, 255})
+		}
+		if strings.Contains(tt.mod, "gray") {
+			g := image.NewGray(want.Bounds())
+			draw.Draw(g, g.Rect, want, image.Point{}, draw.Src)
+			want = g
+		}
+		if d := meanAbsDiffPremul(imDecode(t, out), want); d > tt.tol {
+			t.Errorf("%s: mean abs diff %.2f from the source; want ≤ %.0f", tt.mod, d, tt.tol)
+		}
+	}
+	// a big, noisy image through LZW: the code width reaches 12 bits and
+	// the table is cleared
+	noisy := image.NewNRGBA(image.Rect(0, 0, 300, 200))
+	seed := uint32(1)
+	for i := range noisy.Pix {
+		seed = seed*1664525 + 1013904223
+		noisy.Pix[i] = uint8(seed>>24) & 0xf0
+		if i%4 == 3 {
+			noisy.Pix[i] = 255 // opaque: premultiplied storage would round low-alpha colours
+		}
+	}
+	out, _ := render(t, encodePNG(t, noisy), "fmt=tif-alpha,,lzw")
+	if d := meanAbsDiffPremul(imDecode(t, out), noisy); d != 0 {
+		t.Errorf("noisy LZW TIFF: mean abs diff %.3f; want lossless", d)
+	}
+	if d := meanAbsDiffPremul(decodeAny(t, out), noisy); d != 0 {
+		t.Errorf("noisy LZW TIFF through x/image/tiff: mean abs diff %.3f; want lossless", d)
+	}
+}
+
+func flattenNRGBA(m *image.NRGBA, bg color.NRGBA) *image.NRGBA {
+	out := image.NewNRGBA(m.Rect)
+	for i := 0; i < len(m.Pix); i += 4 {
+		a := uint32(m.Pix[i+3])
+		for j, b := range []uint8{bg.R, bg.G, bg.B} {
+			out.Pix[i+j] = uint8((uint32(m.Pix[i+j])*a + uint32(b)*(255-a) + 127) / 255)
+		}
+		out.Pix[i+3] = 255
+	}
+	return out
+}
+
+func TestQuantize(t *testing.T) {
+	t.Parallel()
+	src := encodePNG(t, testImage(64, 48))
+	out, _ := render(t, src, "fmt=gif-alpha&wid=100&quantize=adaptive,off,2,000000,ffffff")
+	g := decodeAny(t, out).(*image.Paletted)
+	for _, c := range g.Palette {
+		n := color.NRGBAModel.Convert(c).(color.NRGBA)
+		if n != (color.NRGBA{}) && n != (color.NRGBA{0, 0, 0, 255}) && n != (color.NRGBA{255, 255, 255, 255}) {
+			t.Errorf("quantize=adaptive,off,2,000000,ffffff: palette holds %v", n)
+		}
+	}
+	out, _ = render(t, src, "fmt=gif&quantize=web")
+	web := map[color.NRGBA]bool{}
+	for _, c := range webPalette() {
+		web[color.NRGBAModel.Convert(c).(color.NRGBA)] = true
+	}
+	m := decodeAny(t, out)
+	for y := 0; y < 48; y++ {
+		for x := 0; x < 64; x++ {
+			if c := color.NRGBAModel.Convert(m.At(x, y)).(color.NRGBA); !web[c] {
+				t.Fatalf("quantize=web: pixel %v is not web-safe", c)
+			}
+		}
+	}
+	out, _ = render(t, src, "fmt=png8&quantize=adaptive,diffuse,16")
+	if p, ok := decodeAny(t, out).(*image.Paletted); !ok || len(p.Palette) > 16 {
+		t.Errorf("fmt=png8 with 16 colours: %T", decodeAny(t, out))
+	}
+}
+
+// TestMetadata checks printRes, iccEmbed and xmpEmbed with ImageMagick.
+func TestMetadata(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(identify); err != nil {
+		t.Skip("ImageMagick not installed")
+	}
+	// a PNG source carrying XMP with a stale orientation
+	var b bytes.Buffer
+	if err := png.Encode(&b, testImage(40, 30)); err != nil {
+		t.Fatal(err)
+	}
+	xmp := `<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">` +
+		`<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6" xmlns:dc="http://purl.org/dc/elements/1.1/">` +
+		`<dc:creator>ipsd-test</dc:creator></rdf:Description></rdf:RDF></x:xmpmeta>`
+	src := pngMetadata(b.Bytes(), outputSpec{xmp: []byte(xmp)})
+	if got := sourceXMP(src, "png"); !bytes.Contains(got, []byte(`tiff:Orientation="1"`)) {
+		t.Fatalf("sourceXMP = %q; want the orientation reset to 1", got)
+	}
+	for _, f := range []string{"jpeg", "png", "tif"} {
+		out, _ := render(t, src, "fmt="+f+"&printRes=300&iccEmbed=1&xmpEmbed=1")
+		// ImageMagick reports PNG's pHYs in pixels per centimetre
+		if got := imIdentify(t, out, "%x %U"); got != "300 PixelsPerInch" && !strings.HasPrefix(got, "118.1") {
+			t.Errorf("fmt=%s&printRes=300: resolution %q", f, got)
+		}
+		if got := imIdentify(t, out, "%[profile:icc]"); !strings.Contains(strings.ToLower(got), "srgb") {
+			t.Errorf("fmt=%s&iccEmbed=1: profile description %q; want sRGB", f, got)
+		}
+		path := filepath.Join(t.TempDir(), "out")
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		x, err := exec.Command(convert, path, "XMP:-").Output()
+		if f == "png" {
+			// ImageMagick 6 does not read PNG iTXt XMP: read it ourselves
+			x, err = sourceXMP(out, "png"), nil
+		}
+		if err != nil || !bytes.Contains(x, []byte("ipsd-test")) || bytes.Contains(x, []byte(`Orientation="6"`)) {
+			t.Errorf("fmt=%s&xmpEmbed=1: XMP %q (%v); want the source's, orientation reset", f, x, err)
+		}
+		// without the flags, none of it
+		out, _ = render(t, src, "fmt="+f)
+		if got := imIdentify(t, out, "%[profile:icc]"); got != "" {
+			t.Errorf("fmt=%s: unexpected profile %q", f, got)
+		}
+	}
+}
+
+func TestJpegSize(t *testing.T) {
+	t.Parallel()
+	src := encodePNG(t, testImage(300, 200))
+	big, _ := render(t, src, "fmt=jpeg&qlt=100")
+	limit := len(big) / 3 / 1024
+	out, _ := render(t, src, "fmt=jpeg&qlt=100&jpegSize="+strconv.Itoa(limit))
+	if len(out) > limit*1024 {
+		t.Errorf("jpegSize=%d: %d bytes", limit, len(out))
+	}
+	if len(out) < limit*1024/3 {
+		t.Errorf("jpegSize=%d: %d bytes; quality lowered far more than needed", limit, len(out))
+	}
+	r, _ := Parse("fmt=jpeg&jpegSize=1")
+	if _, err := Render(t.Context(), src, r, testLimits, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "jpegSize") {
+		t.Errorf("jpegSize=1 on a 300×200 image: %v; want an error naming jpegSize", err)
+	}
+}
