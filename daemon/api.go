@@ -6,13 +6,16 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,6 +50,14 @@ var requestSeq atomic.Uint64
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /scene7/services/IpsApiService", d.serveAPI)
+	mux.HandleFunc("GET "+wsdlPath, d.serveWSDL)
+	mux.HandleFunc("GET /scene7/services/IpsApiService", func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.Query().Has("wsdl") {
+			http.Error(w, "POST SOAP requests here; the WSDL is at ?wsdl\n", http.StatusMethodNotAllowed)
+			return
+		}
+		d.serveWSDL(w, r)
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !d.ready.Load() {
 			http.Error(w, "catalog not reconciled yet\n", http.StatusServiceUnavailable)
@@ -63,16 +74,9 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 	id := requestSeq.Add(1)
 	log := d.logger.With("request_id", id, "channel", "socket")
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, d.cfg().API.MaxBodyBytes))
+	body, f := d.readBody(w, r)
 	var c *call
-	var f *Fault
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		f = apiFault(30003, "Request body is larger than %d bytes.", d.cfg().API.MaxBodyBytes)
-	case err != nil:
-		f = apiFault(30003, "Reading request body: %v", err)
-	default:
+	if f == nil {
 		c, f = decodeCall(body)
 	}
 	soap := c != nil && c.SOAP || c == nil && looksSOAP(body)
@@ -95,7 +99,7 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("caller", caller.Email, "op", c.Op)
-	log.Info("request accepted")
+	log.Info("request accepted", "soap_action", soapAction(r), "app", c.AppName)
 
 	ret, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
 	d.finish(log, "socket", c.Op, f, start)
@@ -124,10 +128,13 @@ func (d *Daemon) dispatch(
 		log.Debug("copying", "company", p.Company, "source", p.Asset, "folder", p.Folder, "name", p.Name, "modifier", p.Modifier)
 		h, f := d.copyImage(ctx, copyJob{channel: channel, caller: caller, params: p, key: key, wait: wait})
 		if f != nil {
-			return elem{}, f
+			return elem{}, d.sourceGone(p.Asset, f)
 		}
 		log.Info("copy made", "source", p.Asset, "handle", h)
 		return elem{Name: "copyImageReturn", Kids: []elem{{Name: "assetHandle", Text: h}}}, nil
+	}
+	if op := readOps[c.Op]; op != nil {
+		return op(d, c, caller)
 	}
 	return elem{}, apiFault(30003, "Operation '%s' is not supported by ipsd.", c.Op)
 }
@@ -164,7 +171,7 @@ func (d *Daemon) writeFault(w http.ResponseWriter, r *http.Request, c *call, soa
 // write sends body, gzipped when authHeader or Accept-Encoding asks for it.
 func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status int, body []byte) {
 	w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
-	gz := strings.Contains(r.Header.Get("Accept-Encoding"), "gzip")
+	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if c != nil && c.GzipSet {
 		gz = c.Gzip
 	}
@@ -202,4 +209,101 @@ func looksSOAP(b []byte) bool {
 		b = b[:4096]
 	}
 	return strings.Contains(string(b), nsSOAP)
+}
+
+// bodyTimeout is how long a client may take to send its request body once
+// the headers are in; slow senders get a 30003 fault and the connection is
+// closed. (Slow headers are cut off by the server's ReadHeaderTimeout.)
+var bodyTimeout = 10 * time.Second
+
+// bodyBudget bounds the request bodies held in memory at once, so that
+// many large requests at the same time answer busy instead of growing the
+// daemon without bound. Each request takes its Content-Length, or
+// max_body_bytes when the length is not known, for as long as it runs.
+var bodyBudget = semaphore.NewWeighted(64 << 20)
+
+// bodyWait is how long a request waits for room in bodyBudget before it is
+// refused as busy.
+const bodyWait = 2 * time.Second
+
+// readBody reads the request body within max_body_bytes and bodyTimeout.
+func (d *Daemon) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *Fault) {
+	limit := d.cfg().API.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, apiFault(30003, "Request body is larger than %d bytes.", limit)
+	}
+	need := limit
+	if r.ContentLength >= 0 {
+		need = r.ContentLength
+	}
+	need = min(max(need, 4096), 64<<20)
+	ctx, cancel := context.WithTimeout(r.Context(), bodyWait)
+	err := bodyBudget.Acquire(ctx, need)
+	cancel()
+	if err != nil {
+		return nil, busyFault()
+	}
+	// released when the handler returns, after the reply is written
+	context.AfterFunc(r.Context(), func() { bodyBudget.Release(need) })
+
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return body, apiFault(30003, "Request body is larger than %d bytes.", limit)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return body, apiFault(30003, "Request body not received within %v.", bodyTimeout)
+	case err != nil:
+		return body, apiFault(30003, "Reading request body: %v", err)
+	}
+	return body, nil
+}
+
+// soapAction returns the SOAPAction header without its quotes: clients
+// send it bare, quoted, empty or not at all. ipsd dispatches on the body's
+// element, never on this header.
+func soapAction(r *http.Request) string {
+	return strings.Trim(strings.TrimSpace(r.Header.Get("SOAPAction")), `"`)
+}
+
+// acceptsGzip reads an Accept-Encoding header: gzip (or *) with a non-zero
+// quality.
+func acceptsGzip(h string) bool {
+	for part := range strings.SplitSeq(h, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		q := strings.ReplaceAll(strings.ToLower(params), " ", "")
+		if q == "q=0" || strings.HasPrefix(q, "q=0.0") && strings.Trim(q[len("q=0."):], "0") == "" {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// sourceGone turns the failure of a copy whose source file was removed
+// behind the catalog's back (before the tree watcher caught up) into the
+// fault of an unknown asset handle.
+func (d *Daemon) sourceGone(handle string, f *Fault) *Fault {
+	if f.Code != 30000 || f.Status != 0 || f.Kind != "ipsApiFault" {
+		return f
+	}
+	a, err := d.store.Asset(handle)
+	if err != nil {
+		return f
+	}
+	root, err := os.OpenRoot(d.cfg().Root)
+	if err != nil {
+		return f
+	}
+	defer root.Close()
+	if _, err := root.Lstat(a.Path); errors.Is(err, fs.ErrNotExist) {
+		return apiFault(30001, "Invalid assetHandle '%s': its file is gone.", printable(handle))
+	}
+	return f
 }

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"crypto/sha256"
 	"os/user"
+	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -21,6 +24,16 @@ var copyRoles = []string{
 	"ImagePortalAdmin", "ImagePortalContrib", "ImagePortalContribUser",
 }
 
+// readRoles may call the read operations (getCompanyInfo, getFolders,
+// searchAssets, ...). Adobe lists every role but WebServiceUser for them;
+// WebServiceUser is never in an authorized list we saw (ips-api.md §1.5),
+// so ipsd denies it here too.
+var readRoles = []string{
+	"IpsUser", "IpsAdmin", "IpsCompanyAdmin",
+	"TrialSiteAdmin", "TrialSiteUser",
+	"ImagePortalAdmin", "ImagePortalUser", "ImagePortalContrib", "ImagePortalContribUser",
+}
+
 func knownRole(r string) bool { return slices.Contains(allRoles, r) }
 
 // Credentials are what a request carries to say who it is: an authHeader
@@ -30,17 +43,29 @@ type Credentials struct {
 	User, Password string
 }
 
-// LogValue keeps the password out of logs.
+// String keeps the password out of logs.
 func (c Credentials) String() string { return c.User }
 
-// users is the configured user table, read-only after construction.
+// users is the configured user table, read-only after construction; a
+// reload builds a new one, which also forgets verified passwords.
 type users struct {
 	byEmail map[string]*UserConfig
 	byUID   map[uint32]*UserConfig
+
+	mu       sync.Mutex
+	verified map[[32]byte]bool // digests of credentials that matched their hash
 }
 
+// maxVerified bounds the cache of verified credentials.
+const maxVerified = 4096
+
+// bcryptSlots bounds concurrent bcrypt comparisons: each takes tens of
+// milliseconds of CPU, and a flood of wrong passwords must not starve the
+// renders.
+var bcryptSlots = make(chan struct{}, max(1, runtime.NumCPU()/2))
+
 func newUsers(cfg []UserConfig) *users {
-	u := &users{byEmail: map[string]*UserConfig{}, byUID: map[uint32]*UserConfig{}}
+	u := &users{byEmail: map[string]*UserConfig{}, byUID: map[uint32]*UserConfig{}, verified: map[[32]byte]bool{}}
 	for i := range cfg {
 		uc := &cfg[i]
 		u.byEmail[uc.Email] = uc
@@ -73,10 +98,9 @@ func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced stri
 	if cred.Present {
 		uc := u.byEmail[cred.User]
 		if uc == nil {
-			return nil, authFault(10002, "Unknown user '"+cred.User+"'.")
+			return nil, authFault(10002, "Unknown user '"+printable(cred.User)+"'.")
 		}
-		if uc.PasswordHash == "" ||
-			bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(cred.Password)) != nil {
+		if !u.passwordOK(uc, cred.Password) {
 			return nil, authFault(10001, "Invalid username/password")
 		}
 		return uc, nil
@@ -94,18 +118,54 @@ func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced stri
 	return nil, authFault(10000, "The request could not be authenticated: no credentials, and the caller's local account maps to no ipsd user.")
 }
 
-// authorize checks that uc may call op in company (name or handle).
+// passwordOK checks password against uc's bcrypt hash. A match is
+// remembered (as a SHA-256 digest of user, hash and password) so that a
+// client making many calls pays for bcrypt once; mismatches are never
+// remembered and always cost a full comparison.
+func (u *users) passwordOK(uc *UserConfig, password string) bool {
+	if uc.PasswordHash == "" {
+		return false
+	}
+	key := sha256.Sum256([]byte(uc.Email + "\x00" + uc.PasswordHash + "\x00" + password))
+	u.mu.Lock()
+	ok := u.verified[key]
+	u.mu.Unlock()
+	if ok {
+		return true
+	}
+	bcryptSlots <- struct{}{}
+	err := bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(password))
+	<-bcryptSlots
+	if err != nil {
+		return false
+	}
+	u.mu.Lock()
+	if len(u.verified) >= maxVerified {
+		clear(u.verified)
+	}
+	u.verified[key] = true
+	u.mu.Unlock()
+	return true
+}
+
+// authorize checks that uc may call op in company (name or handle): a
+// member of the company whose role is in roles, or an ips_admin. Non-members
+// get 20000, members whose roles all lack the operation 20003.
 func authorize(uc *UserConfig, op string, companyName, companyHandle string, roles []string) *Fault {
 	if uc.IPSAdmin {
 		return nil
 	}
+	member := false
 	for _, m := range uc.Memberships {
 		if m.Company != companyName && m.Company != companyHandle {
 			continue
 		}
+		member = true
 		if slices.Contains(roles, m.Role) {
 			return nil
 		}
+	}
+	if member {
 		return authzFault(20003, "User does not have permission to access operation '"+op+"'")
 	}
 	return authzFault(20000, "User is not a member of company '"+companyName+"'.")

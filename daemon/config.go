@@ -16,18 +16,18 @@ import (
 // Config is ipsd.toml. The zero value of a field means "use the default"
 // unless its comment says otherwise; Default returns the defaults.
 type Config struct {
-	Root     string        `toml:"root"`      // the tree: one directory per company; required
-	StateDir string        `toml:"state_dir"` // catalog and work area on a local disk; required
+	Root     string `toml:"root"`      // the tree: one directory per company; required
+	StateDir string `toml:"state_dir"` // catalog and work area on a local disk; required
 	// ShutdownTimeout is how long copies in flight may run after SIGTERM;
 	// what is unfinished then stays claimed for the next start.
-	ShutdownTimeout Duration `toml:"shutdown_timeout"`
-	API      APIConfig     `toml:"api"`
-	Metrics  MetricsConfig `toml:"metrics"`
-	Render   RenderConfig  `toml:"render"`
-	Store    StoreConfig   `toml:"store"`
-	Log      LogConfig     `toml:"log"`
-	Watch    []WatchConfig `toml:"watch"`
-	Users    []UserConfig  `toml:"user"`
+	ShutdownTimeout Duration      `toml:"shutdown_timeout"`
+	API             APIConfig     `toml:"api"`
+	Metrics         MetricsConfig `toml:"metrics"`
+	Render          RenderConfig  `toml:"render"`
+	Store           StoreConfig   `toml:"store"`
+	Log             LogConfig     `toml:"log"`
+	Watch           []WatchConfig `toml:"watch"`
+	Users           []UserConfig  `toml:"user"`
 
 	path string // the file it was read from
 }
@@ -72,6 +72,11 @@ type WatchConfig struct {
 	User   string   `toml:"user"`   // the ipsd user (email) its requests act as; empty = the file's owner
 	Settle Duration `toml:"settle"` // how long a file must stay unchanged before it is taken
 	Poll   Duration `toml:"poll"`   // poll interval instead of inotify; 0 = inotify
+	// Rescan is the periodic full listing of the folder, on top of events.
+	Rescan Duration `toml:"rescan"`
+	// Incomplete is how long a request file that is not yet well-formed XML
+	// is waited for before it is failed.
+	Incomplete Duration `toml:"incomplete"`
 }
 
 // UserConfig is one [[user]].
@@ -177,8 +182,15 @@ func (c *Config) resolve(base string) error {
 	abs(&c.API.Socket)
 	for i := range c.Watch {
 		abs(&c.Watch[i].Dir)
-		if c.Watch[i].Settle.Duration == 0 {
-			c.Watch[i].Settle.Duration = time.Second
+		w := &c.Watch[i]
+		if w.Settle.Duration == 0 {
+			w.Settle.Duration = time.Second
+		}
+		if w.Rescan.Duration == 0 {
+			w.Rescan.Duration = 30 * time.Second
+		}
+		if w.Incomplete.Duration == 0 {
+			w.Incomplete.Duration = time.Minute
 		}
 	}
 	if c.Render.Workers == 0 {
@@ -278,8 +290,8 @@ func (c *Config) Validate() error {
 		if w.User != "" && !emails[w.User] {
 			bad(key+".user", "no [[user]] has email %q", w.User)
 		}
-		if w.Settle.Duration < 0 || w.Poll.Duration < 0 {
-			bad(key, "settle and poll must not be negative")
+		if w.Settle.Duration < 0 || w.Poll.Duration < 0 || w.Rescan.Duration < 0 || w.Incomplete.Duration < 0 {
+			bad(key, "settle, poll, rescan and incomplete must not be negative")
 		}
 		if c.Root != "" && w.Dir != "" && isWithin(w.Dir, c.Root) {
 			bad(key+".dir", "%s is inside root; keep watch folders out of the tree", w.Dir)

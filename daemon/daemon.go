@@ -381,11 +381,13 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		return d.handleWatch(ctx, wc, req)
 	}
 	return watch.New(watch.Config{
-		Dir:     dir,
-		Settle:  wc.Settle.Duration,
-		Poll:    wc.Poll.Duration,
-		Workers: d.cfg().Render.Workers,
-		Grace:   d.cfg().ShutdownTimeout.Duration,
+		Dir:        dir,
+		Settle:     wc.Settle.Duration,
+		Poll:       wc.Poll.Duration,
+		Rescan:     wc.Rescan.Duration,
+		Incomplete: wc.Incomplete.Duration,
+		Workers:    d.cfg().Render.Workers,
+		Grace:      d.cfg().ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
 			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
 			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -18,8 +19,14 @@ const (
 	nsLegacy  = "http://www.scene7.com/IpsApi"
 )
 
-// maxDepth bounds element nesting in a request; real requests are 5 deep.
-const maxDepth = 32
+// Bounds on a request document. Real requests are at most 6 deep, hold a
+// few thousand elements (1000 handles in a getAssets) and short texts; the
+// body size is bounded separately by [api] max_body_bytes.
+const (
+	maxDepth    = 32
+	maxElements = 20000
+	maxText     = 64 << 10 // bytes of character data in one element
+)
 
 // A Fault is an IPS fault (decisions.md §4): authenticationFault,
 // authorizationFault or ipsApiFault, with its code and one-line reason.
@@ -75,6 +82,8 @@ type node struct {
 	Space, Local string
 	Text         string
 	Kids         []*node
+
+	text strings.Builder // accumulates Text while parsing
 }
 
 // child returns the first child with the given local name, in any namespace.
@@ -94,10 +103,14 @@ func parseXML(data []byte) (*node, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("request is not valid UTF-8")
 	}
+	if err := checkRuns(data); err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
 	var stack []*node
 	var root *node
+	elements := 0
 	for {
 		tok, err := d.Token()
 		if err == io.EOF {
@@ -120,6 +133,9 @@ func parseXML(data []byte) (*node, error) {
 			if len(stack) >= maxDepth {
 				return nil, fmt.Errorf("elements nested deeper than %d", maxDepth)
 			}
+			if elements++; elements > maxElements {
+				return nil, fmt.Errorf("more than %d elements", maxElements)
+			}
 			n := &node{Local: t.Name.Local, Space: t.Name.Space}
 			if len(stack) == 0 {
 				root = n
@@ -132,10 +148,17 @@ func parseXML(data []byte) (*node, error) {
 			if len(stack) == 0 {
 				return nil, errors.New("unbalanced end element")
 			}
+			n := stack[len(stack)-1]
+			n.Text = n.text.String()
+			n.text = strings.Builder{}
 			stack = stack[:len(stack)-1]
 		case xml.CharData:
 			if len(stack) > 0 {
-				stack[len(stack)-1].Text += string(t)
+				n := stack[len(stack)-1]
+				if n.text.Len()+len(t) > maxText {
+					return nil, fmt.Errorf("text of element %s longer than %d bytes", n.Local, maxText)
+				}
+				n.text.Write(t)
 			} else if len(bytes.TrimSpace(t)) > 0 {
 				return nil, errors.New("text outside the root element")
 			}
@@ -144,7 +167,34 @@ func parseXML(data []byte) (*node, error) {
 	if root == nil {
 		return nil, errors.New("no root element")
 	}
+	if len(stack) > 0 {
+		return nil, errors.New("unexpected end of document")
+	}
 	return root, nil
+}
+
+// checkRuns refuses a document with a run of more than maxText bytes
+// between markup delimiters (a huge text node, comment or tag) before the
+// decoder spends time on it. The scan is a cheap byte search; the parser
+// checks the decoded text again.
+func checkRuns(data []byte) error {
+	delim := byte('<')
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, delim)
+		if i < 0 {
+			i = len(data)
+		}
+		if i > maxText {
+			return fmt.Errorf("text of an element longer than %d bytes", maxText)
+		}
+		data = data[min(i+1, len(data)):]
+		if delim == '<' {
+			delim = '>'
+		} else {
+			delim = '<'
+		}
+	}
+	return nil
 }
 
 // isIpsNS reports whether ns is the IPS common namespace or a versioned one.
@@ -205,11 +255,13 @@ func decodeCall(body []byte) (*call, *Fault) {
 		return nil, apiFault(30003, "Invalid request XML: unexpected element {%s}%s", param.Space, param.Local)
 	}
 	c.Op, c.NS, c.Param = op, param.Space, param
-	if c.NS == nsCommon || c.NS == nsLegacy {
-		// operations are defined in the versioned namespaces; answer in the
-		// first one that has copyImage
+	if c.NS == nsLegacy {
+		// the legacy namespace only ever held the AuthUser headers
 		c.NS = nsDefault
 	}
+	// credentials count when something was filled in: generated clients
+	// send an authHeader with only appName, or with empty elements
+	c.Cred.Present = c.Cred.User != "" || c.Cred.Password != ""
 	return c, nil
 }
 
@@ -226,28 +278,35 @@ func (c *call) readHeader(h *node) *Fault {
 				v := strings.TrimSpace(f.Text)
 				switch f.Local {
 				case "user":
-					c.Cred.Present, c.Cred.User = true, v
+					c.Cred.User = v
 				case "password":
-					c.Cred.Present, c.Cred.Password = true, f.Text
+					c.Cred.Password = f.Text
 				case "appName":
 					c.AppName = v
 				case "appVersion":
 					c.AppVersion = v
 				case "gzipResponse":
 					c.GzipSet = true
-					c.Gzip = v == "true" || v == "1"
+					switch v {
+					case "true", "1":
+						c.Gzip = true
+					case "false", "0":
+						c.Gzip = false
+					default:
+						return apiFault(30001, "Invalid gzipResponse '%s'", printable(v))
+					}
 				case "faultHttpStatusCode":
-					var n int
-					if _, err := fmt.Sscanf(v, "%d", &n); err != nil || n < 100 || n > 599 {
-						return apiFault(30001, "Invalid faultHttpStatusCode '%s'", v)
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 100 || n > 599 {
+						return apiFault(30001, "Invalid faultHttpStatusCode '%s'", printable(v))
 					}
 					c.FaultCode = n
 				}
 			}
 		case "AuthUser":
-			c.Cred.Present, c.Cred.User = true, strings.TrimSpace(k.Text)
+			c.Cred.User = strings.TrimSpace(k.Text)
 		case "AuthPassword":
-			c.Cred.Present, c.Cred.Password = true, k.Text
+			c.Cred.Password = k.Text
 		}
 	}
 	return nil

@@ -39,6 +39,19 @@
 // refuses more watches (ENOSPC/EMFILE); plus a periodic full rescan and a
 // full rescan after an event-queue overflow.
 //
+// Before watching, Run compares the number of directories (one inotify
+// watch each) with fs.inotify.max_user_watches and logs both numbers, at
+// Warn when the tree needs more than three quarters of the limit.
+//
+// # Crashes and peers
+//
+// Several processes on one host may share the tree and the catalog. A name
+// reserved by a process of this host that no longer exists is taken over by
+// the next Reserve of that name, and every scan (at Open, periodic, after an
+// overflow, each poll) removes the temp files of writers that are gone, so a
+// peer killed mid-write leaves nothing behind in the tree while the others
+// keep running. Handle numbers are allocated with the reservation.
+//
 // A Store is safe for concurrent use. This package exists for ipsd; its API
 // may change without notice.
 package fsstore

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -231,6 +233,8 @@ func (s *Store) runWatch(ctx context.Context) error {
 		}
 	}()
 
+	s.checkWatchLimit()
+
 	// the first scan adds the watches; anything created before them is
 	// found by the listing that follows each
 	if err := s.reconcile(ctx, "start"); err != nil {
@@ -276,6 +280,37 @@ func (s *Store) runWatch(ctx context.Context) error {
 	}
 }
 
+// maxUserWatchesFile holds the kernel's per-user limit of inotify watches.
+const maxUserWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
+
+// checkWatchLimit compares the number of directories Run is about to watch
+// (one inotify watch each) with fs.inotify.max_user_watches and logs both:
+// at Warn when the tree needs more than three quarters of the limit, which
+// all processes of this user share.
+func (s *Store) checkWatchLimit() {
+	_, folders, _ := s.Stats()
+	dirs := folders + 1 // and the root
+	b, err := os.ReadFile(s.watchLimitFile)
+	if err != nil {
+		s.logger.Debug("reading inotify watch limit", "err", err)
+		return
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || limit <= 0 {
+		return
+	}
+	switch {
+	case dirs > limit:
+		s.logger.Warn("the tree has more directories than inotify watches allowed; it will be polled",
+			"directories", dirs, "max_user_watches", limit)
+	case dirs > limit/4*3:
+		s.logger.Warn("the tree needs most of the inotify watches allowed; raise fs.inotify.max_user_watches",
+			"directories", dirs, "max_user_watches", limit)
+	default:
+		s.logger.Info("watching the tree with inotify", "directories", dirs, "max_user_watches", limit)
+	}
+}
+
 func (s *Store) watchFailure() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -311,7 +346,24 @@ func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
 		list = append(list, p)
 	}
 	slices.Sort(list)
-	var scanned []string
+	var scanned, files []string
+	defer func() {
+		// new and changed files in few transactions: a burst of copies
+		// costs one commit per batch, not one per file
+		for chunk := range slices.Chunk(files, batchSize) {
+			err := s.inTx(ctx, func(t *txn) error {
+				for _, rel := range chunk {
+					if err := t.upsertFile(rel); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				s.logger.Warn("syncing catalog", "paths", len(chunk), "err", err)
+			}
+		}
+	}()
 	for _, rel := range list {
 		if ctx.Err() != nil {
 			return
@@ -324,6 +376,12 @@ func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
 			}
 		}
 		if covered {
+			continue
+		}
+		if fi, err := s.root.Lstat(rel); err == nil && fi.Mode().IsRegular() {
+			if strings.Contains(rel, "/") && !ignoredFile(path.Base(rel)) {
+				files = append(files, rel)
+			}
 			continue
 		}
 		isDir, err := s.syncPathLocked(ctx, rel)

@@ -49,6 +49,7 @@ type scanResult struct {
 	dirs   []string // folders, parents first; company roots included
 	files  []fileStat
 	failed []string // directories that could not be listed
+	temps  []string // ipsd temp files seen (live or orphaned)
 }
 
 // Reconcile scans the whole tree and brings the catalog in line with it. It
@@ -89,6 +90,7 @@ func (s *Store) syncTreeLocked(ctx context.Context, top string) error {
 	if err != nil {
 		return err
 	}
+	s.removeOrphanTemps(res.temps)
 	// folders and companies
 	err = s.inTx(ctx, func(t *txn) error {
 		for _, d := range res.dirs {
@@ -278,6 +280,9 @@ func (s *Store) walk(ctx context.Context, top string) (scanResult, error) {
 				}
 			case e.Type().IsRegular():
 				if ignoredFile(name) {
+					if strings.HasPrefix(name, tempPrefix) {
+						res.temps = append(res.temps, rel)
+					}
 					continue
 				}
 				fi, err := e.Info()
@@ -524,6 +529,13 @@ func (t *txn) upsertFile(rel string) error {
 	row, hasRow, err := queryAsset(ctx, t.tx, "WHERE path = ? AND present = 1", rel)
 	if err != nil {
 		return err
+	}
+	if hasRow {
+		// unchanged since it was recorded (an event about a file this
+		// store just created, say): nothing to read
+		if fi, err := t.s.root.Lstat(rel); err == nil && fi.Mode().IsRegular() && row.sameStat(statOf(rel, fi)) {
+			return nil
+		}
 	}
 	pr, err := t.s.probe(rel)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || isLoop(err) {

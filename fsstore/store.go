@@ -127,6 +127,8 @@ type Store struct {
 	newWatcher func() (watcher, error)
 	// fallbackPoll is the poll interval after inotify failed.
 	fallbackPoll time.Duration
+	// watchLimitFile holds max_user_watches; tests replace it.
+	watchLimitFile string
 }
 
 // Open opens the store. Unless cfg.ReadOnly it creates the catalog if
@@ -142,7 +144,8 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{cfg: cfg, logger: logger, newWatcher: newFSWatcher, fallbackPoll: fallbackPoll}
+	s := &Store{cfg: cfg, logger: logger, newWatcher: newFSWatcher, fallbackPoll: fallbackPoll,
+		watchLimitFile: maxUserWatchesFile}
 	if cfg.Poll > 0 {
 		s.fallbackPoll = cfg.Poll
 	}
@@ -456,7 +459,8 @@ func (s *Store) AssetByRequestKey(key string) (Asset, bool, error) {
 		return Asset{}, false, nil
 	}
 	ctx := context.Background()
-	r, ok, err := queryAsset(ctx, s.db, "WHERE request_key = ? AND present = 1 ORDER BY asset_id DESC", key)
+	r, ok, err := queryAsset(ctx, s.db, `WHERE request_key = ? AND request_key <> '' AND present = 1
+		ORDER BY asset_id DESC`, key) // the second term lets SQLite use the partial index
 	if err != nil || !ok {
 		if err != nil {
 			err = fmt.Errorf("looking up request key: %w", err)

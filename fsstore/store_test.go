@@ -119,6 +119,9 @@ func handles(t *testing.T, s *Store) map[string]string {
 	}
 	for _, c := range cs {
 		es, err := s.List(c.Name + "/")
+		if errors.Is(err, ErrNotFound) {
+			continue // removed since Companies; a live sync is running
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,8 @@ type Reservation struct {
 	company Company
 	name    string
 	token   string
+	aid     int64 // handle numbers for the new asset
+	iid     int64
 
 	mu   sync.Mutex
 	done bool // created or released
@@ -80,16 +82,33 @@ func (s *Store) Reserve(ctx context.Context, c Company, name string) (*Reservati
 			c.ID, name, now.UnixNano()); err != nil {
 			return err
 		}
-		var n int
-		err := t.tx.QueryRowContext(ctx, `SELECT
-			(SELECT count(*) FROM assets WHERE present = 1 AND company_id = ? AND name = ?) +
-			(SELECT count(*) FROM reservations WHERE company_id = ? AND name = ?)`,
-			c.ID, name, c.ID, name).Scan(&n)
-		if err != nil {
+		var inUse, reserved int
+		count := func() error {
+			return t.tx.QueryRowContext(ctx, `SELECT
+				(SELECT count(*) FROM assets WHERE present = 1 AND company_id = ? AND name = ?),
+				(SELECT count(*) FROM reservations WHERE company_id = ? AND name = ?)`,
+				c.ID, name, c.ID, name).Scan(&inUse, &reserved)
+		}
+		if err := count(); err != nil {
 			return err
 		}
-		if n > 0 {
+		if inUse == 0 && reserved > 0 {
+			// held by a peer process on this host that may have died
+			if err := t.dropDeadReservations(c.ID, name); err != nil {
+				return err
+			}
+			if err := count(); err != nil {
+				return err
+			}
+		}
+		if inUse+reserved > 0 {
 			return fmt.Errorf("reserving %q in %s: %w", name, c.Name, ErrNameInUse)
+		}
+		// the handle numbers are allocated here, in the same transaction,
+		// and burnt if the reservation is not used
+		var err error
+		if r.aid, r.iid, err = t.newIDs(assetRef{}, false); err != nil {
+			return err
 		}
 		_, err = t.tx.ExecContext(ctx, `INSERT INTO reservations (company_id, name, token, owner_host, owner_pid, expires)
 			VALUES (?, ?, ?, ?, ?, ?)`, c.ID, name, r.token, s.host, os.Getpid(), now.Add(reservationTTL).UnixNano())
@@ -117,6 +136,42 @@ func (r *Reservation) Release() error {
 		return fmt.Errorf("releasing reservation of %q: %w", r.name, err)
 	}
 	r.done = true
+	return nil
+}
+
+// dropDeadReservations deletes the reservations of name in company cid
+// held by processes of this host that no longer exist: a peer daemon that
+// was killed must not block the name until its reservation expires.
+func (t *txn) dropDeadReservations(cid int64, name string) error {
+	ctx := t.ctx
+	rows, err := t.tx.QueryContext(ctx, `SELECT owner_pid FROM reservations
+		WHERE company_id = ? AND name = ? AND owner_host = ?`, cid, name, t.s.host)
+	if err != nil {
+		return err
+	}
+	var dead []int
+	for rows.Next() {
+		var pid int
+		if err := rows.Scan(&pid); err != nil {
+			rows.Close()
+			return err
+		}
+		if pid != os.Getpid() && !processAlive(pid) {
+			dead = append(dead, pid)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, pid := range dead {
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM reservations
+			WHERE company_id = ? AND name = ? AND owner_host = ? AND owner_pid = ?`,
+			cid, name, t.s.host, pid); err != nil {
+			return err
+		}
+		t.s.logger.Info("dropped reservation of a dead process", "name", name, "pid", pid)
+	}
 	return nil
 }
 
@@ -188,16 +243,9 @@ func (s *Store) Create(
 	}
 	final := path.Join(f.Path, fileName)
 
-	// the numbers are burnt if the write fails; they are never reused
-	var aid, iid int64
-	err := s.inTx(ctx, func(t *txn) error {
-		var err error
-		aid, iid, err = t.newIDs(assetRef{}, false)
-		return err
-	})
-	if err != nil {
-		return Asset{}, fmt.Errorf("creating asset %q: %w", r.name, err)
-	}
+	// the numbers came with the reservation; they are burnt if the write
+	// fails, never reused
+	aid, iid := r.aid, r.iid
 	handle := assetHandle(aid, iid)
 
 	st, err := s.writeNew(ctx, f.Path, final, handle, p.RequestKey, fill)
@@ -367,6 +415,39 @@ func (s *Store) CopyFrom(src Asset) func(w *os.File) error {
 	}
 }
 
+// isOrphanTemp reports whether the temp file called name (which starts
+// with tempPrefix) was left by a crashed writer: a dead process of this host
+// (myTag), or another host's temp file older than orphanAge.
+func isOrphanTemp(name, myTag string, info func() (fs.FileInfo, error)) bool {
+	parts := strings.SplitN(strings.TrimPrefix(name, tempPrefix), "-", 3)
+	if len(parts) == 3 && parts[0] == myTag {
+		pid, err := strconv.Atoi(parts[1])
+		return err == nil && pid != os.Getpid() && !processAlive(pid)
+	}
+	fi, err := info()
+	return err == nil && time.Since(fi.ModTime()) > orphanAge
+}
+
+// removeOrphanTemps removes the temp files among temps (root-relative
+// paths) that crashed writers left behind; scans call it, so a peer's
+// crash is cleaned up without a restart of this process.
+func (s *Store) removeOrphanTemps(temps []string) {
+	myTag := hostTag(s.host)
+	for _, p := range temps {
+		info := func() (fs.FileInfo, error) { return s.root.Lstat(p) }
+		if !isOrphanTemp(path.Base(p), myTag, info) {
+			continue
+		}
+		if err := s.root.Remove(p); err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				s.logger.Warn("removing orphaned temp file", "path", p, "err", err)
+			}
+			continue
+		}
+		s.logger.Info("removed orphaned temp file", "path", p)
+	}
+}
+
 // CleanTemps removes ipsd's orphaned temp files under the root: those of
 // dead processes on this host, and those of other hosts older than an
 // hour. It returns how many it removed.
@@ -391,19 +472,7 @@ func (s *Store) CleanTemps(ctx context.Context) (int, error) {
 			}
 			return nil
 		}
-		rest, ok := strings.CutPrefix(name, tempPrefix)
-		if !ok || !d.Type().IsRegular() {
-			return nil
-		}
-		parts := strings.SplitN(rest, "-", 3)
-		orphan := false
-		if len(parts) == 3 && parts[0] == myTag {
-			pid, err := strconv.Atoi(parts[1])
-			orphan = err == nil && pid != os.Getpid() && !processAlive(pid)
-		} else if fi, err := d.Info(); err == nil {
-			orphan = time.Since(fi.ModTime()) > orphanAge
-		}
-		if !orphan {
+		if !strings.HasPrefix(name, tempPrefix) || !d.Type().IsRegular() || !isOrphanTemp(name, myTag, d.Info) {
 			return nil
 		}
 		if err := s.root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

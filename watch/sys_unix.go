@@ -17,6 +17,14 @@ func owner(fi fs.FileInfo) uint32 {
 	return 0
 }
 
+// inode returns the inode number of the file described by fi, or 0.
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
 // links returns the number of hard links of the file described by fi.
 func links(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

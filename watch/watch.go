@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -127,10 +128,12 @@ type Request struct {
 	Name string
 
 	// Key identifies the request across retries and restarts:
-	// "<folder-hash>:<name>:<size>:<mtime-ns>", where the hash is of the
-	// folder's absolute path and size and mtime are read from the claimed
-	// file, which claiming (a rename) does not change. Handlers use it to
-	// make a re-run after a crash idempotent.
+	// "<folder-hash>:<name>:<size>:<mtime-ns>:<inode>", where the hash is
+	// of the folder's absolute path and size, mtime and inode are read
+	// from the claimed file, which claiming (a rename) does not change.
+	// Handlers use it to make a re-run after a crash idempotent. The same
+	// request dropped again is a new file (a new inode), so it gets a new
+	// Key even when its name, size and mtime are the same (cp -p, rsync -t).
 	Key string
 
 	// Body is the file's content, complete well-formed XML.
@@ -320,10 +323,10 @@ func hostTag() string {
 	}, h)
 }
 
-// key returns the Request.Key of a request named name whose file has the
-// given size and modification time.
-func (w *Watcher) key(name string, size int64, mtime time.Time) string {
-	return fmt.Sprintf("%s:%s:%d:%d", w.dirHash, name, size, mtime.UnixNano())
+// key returns the Request.Key of a request named name whose claimed file
+// is described by fi.
+func (w *Watcher) key(name string, fi fs.FileInfo) string {
+	return fmt.Sprintf("%s:%s:%d:%d:%d", w.dirHash, name, fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 }
 
 // backoff returns the delay before attempt (2 or more).

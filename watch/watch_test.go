@@ -243,7 +243,7 @@ func TestDropIsHandledOnce(t *testing.T) {
 				t.Fatalf("handler called %d times; want 1", len(reqs))
 			}
 			req := reqs[0]
-			wantKey := fmt.Sprintf(":req1.xml:%d:%d", fi.Size(), fi.ModTime().UnixNano())
+			wantKey := fmt.Sprintf(":req1.xml:%d:%d:%d", fi.Size(), fi.ModTime().UnixNano(), inode(fi))
 			if req.Name != "req1.xml" || string(req.Body) != string(body) || req.Attempt != 1 ||
 				req.Owner != uint32(os.Getuid()) || !strings.HasSuffix(req.Key, wantKey) {
 				t.Errorf("request = {Name:%q Key:%q Owner:%d Attempt:%d}, body equal %v; want req1.xml, key ending %q, owner %d, attempt 1",
@@ -563,7 +563,7 @@ func TestRecoveryAfterCrash(t *testing.T) {
 	}
 	if r, ok := calls["req1.xml"]; !ok || r.Attempt != 2 {
 		t.Errorf("req1.xml: handled %v with attempt %d; want attempt 2", ok, r.Attempt)
-	} else if want := fmt.Sprintf(":req1.xml:%d:%d", fi.Size(), fi.ModTime().UnixNano()); !strings.HasSuffix(r.Key, want) {
+	} else if want := fmt.Sprintf(":req1.xml:%d:%d:%d", fi.Size(), fi.ModTime().UnixNano(), inode(fi)); !strings.HasSuffix(r.Key, want) {
 		t.Errorf("req1.xml key = %q; want one ending %q, as at the first attempt", r.Key, want)
 	}
 	if r, ok := calls["req2.xml"]; !ok || r.Attempt != 3 {

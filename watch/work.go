@@ -131,7 +131,7 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork 
 		}
 		res = r.call(Request{
 			Name:    name,
-			Key:     r.w.key(name, fi.Size(), fi.ModTime()),
+			Key:     r.w.key(name, fi),
 			Body:    body,
 			Owner:   owner(fi),
 			Attempt: attempt,

@@ -25,14 +25,6 @@ type copyRequest struct {
 	Modifier string   `xml:"urlModifier"`
 }
 
-// reply is a copyImageReturn or a fault element.
-type reply struct {
-	XMLName xml.Name
-	Handle  string `xml:"assetHandle"`
-	Code    int    `xml:"code"`
-	Reason  string `xml:"reason"`
-}
-
 // client calls the daemon over its Unix socket.
 type client struct {
 	http           *http.Client
@@ -66,6 +58,12 @@ func (c *client) copy(ctx context.Context, r copyRequest) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return c.send(ctx, body)
+}
+
+// send posts one copyImage request body (bare or SOAP) and returns the new
+// handle, or a *faultError.
+func (c *client) send(ctx context.Context, body []byte) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, "POST", "http://ipsd/scene7/services/IpsApiService", bytes.NewReader(body))
 	if err != nil {
 		return "", err
@@ -84,23 +82,71 @@ func (c *client) copy(ctx context.Context, r copyRequest) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("reading reply: %w", err)
 	}
-	var rep reply
-	if err := xml.Unmarshal(data, &rep); err != nil {
-		return "", fmt.Errorf("reading reply (HTTP %d): %w", resp.StatusCode, err)
+	h, err := parseReply(data)
+	var fe *faultError
+	if errors.As(err, &fe) {
+		fe.Status = resp.StatusCode
 	}
-	if strings.HasSuffix(rep.XMLName.Local, "Fault") {
-		return "", &faultError{Kind: rep.XMLName.Local, Code: rep.Code, Reason: rep.Reason, Status: resp.StatusCode}
+	if err != nil {
+		return "", fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
 	}
-	if rep.Handle == "" {
-		return "", fmt.Errorf("unexpected reply (HTTP %d): %.200s", resp.StatusCode, data)
+	return h, nil
+}
+
+// parseReply finds the copyImageReturn or the fault element in a bare or
+// SOAP reply.
+func parseReply(data []byte) (string, error) {
+	d := xml.NewDecoder(bytes.NewReader(data))
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return "", fmt.Errorf("unexpected reply %.200q: %v", data, err)
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		switch se.Name.Local {
+		case "copyImageReturn":
+			var r struct {
+				Handle string `xml:"assetHandle"`
+			}
+			if err := d.DecodeElement(&r, &se); err != nil || r.Handle == "" {
+				return "", fmt.Errorf("unexpected reply %.200q", data)
+			}
+			return r.Handle, nil
+		case "authenticationFault", "authorizationFault", "ipsApiFault":
+			var r struct {
+				Code   int    `xml:"code"`
+				Reason string `xml:"reason"`
+			}
+			if err := d.DecodeElement(&r, &se); err != nil {
+				return "", fmt.Errorf("unexpected reply %.200q: %v", data, err)
+			}
+			return "", &faultError{Kind: se.Name.Local, Code: r.Code, Reason: r.Reason}
+		}
 	}
-	return rep.Handle, nil
+}
+
+// busy reports whether err is the daemon's busy fault (decisions.md §4).
+func busy(err error) bool {
+	var fe *faultError
+	return errors.As(err, &fe) && fe.Kind == "ipsApiFault" && (fe.Status == http.StatusServiceUnavailable || fe.Reason == "Server busy, retry later.")
 }
 
 func cmdCopy(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("copy", stderr, `usage: ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M]
+       ipsd copy [-config FILE | -socket PATH] -batch DIR|FILE.csv [-parallel N] [-retries N]
 
 Makes one copy through the running daemon and prints the new asset handle.
+
+With -batch it sends many: every *.xml request file (bare copyImageParam or
+SOAP) at the top of DIR, or every row of a CSV file with the columns
+company,asset,folder,name,modifier (a header row naming them is skipped).
+At most -parallel requests are in flight; busy faults are retried with
+backoff. Each success prints "ITEM<TAB>HANDLE" on stdout, each failure a
+line on stderr, then a summary; the exit status is 1 when anything failed.
+
 Without -user the daemon identifies you by your local account; with -user the
 password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 	cfgPath := fs.String("config", defaultConfig, "config `file` to read the socket path from")
@@ -113,8 +159,15 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 	fs.StringVar(&r.Modifier, "modifier", "", "Image Serving `commands`, e.g. wid=300&fmt=webp")
 	user := fs.String("user", "", "ipsd user `email` to authenticate as")
 	pwFile := fs.String("password-file", "", "`file` holding the password for -user")
+	batch := fs.String("batch", "", "send every request in `DIR` (*.xml) or FILE.csv")
+	parallel := fs.Int("parallel", 4, "with -batch: requests in flight at once")
+	retries := fs.Int("retries", 8, "with -batch: retries of a request answered busy")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return exitError(2)
 	}
 	if *socket == "" {
 		cfg, err := daemon.LoadConfig(*cfgPath)
@@ -122,6 +175,20 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 			return fmt.Errorf("finding the socket (or pass -socket): %w", err)
 		}
 		*socket = cfg.API.Socket
+	}
+	c := newClient(*socket)
+	if *user != "" {
+		pw, err := readPassword(*pwFile)
+		if err != nil {
+			return err
+		}
+		c.user, c.password = *user, pw
+	}
+	if *batch != "" {
+		if *parallel < 1 || *retries < 0 {
+			return errors.New("-parallel must be at least 1 and -retries not negative")
+		}
+		return runBatch(context.Background(), c, *batch, batchOptions{parallel: *parallel, retries: *retries}, stdout, stderr)
 	}
 	var missing []string
 	for _, f := range []struct{ flag, v string }{{"-company", r.Company}, {"-asset", r.Asset}, {"-folder", r.Folder}, {"-name", r.Name}} {
@@ -131,14 +198,6 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing %s", strings.Join(missing, ", "))
-	}
-	c := newClient(*socket)
-	if *user != "" {
-		pw, err := readPassword(*pwFile)
-		if err != nil {
-			return err
-		}
-		c.user, c.password = *user, pw
 	}
 	h, err := c.copy(context.Background(), r)
 	var fe *faultError

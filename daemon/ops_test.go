@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestReadOperations checks each read operation's reply on the test tree.
+func TestReadOperations(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "ImagePortalUser"}}}})
+	red, blue, green := a.asset(t, "Acme/pics/red.png"), a.asset(t, "Acme/pics/blue.png"), a.asset(t, "Acme/pics/deep/green.png")
+	grey := a.asset(t, "Other/misc/grey.png")
+	co := "<companyHandle>" + a.acme.Handle + "</companyHandle>"
+	param := func(op, inner string) string {
+		return `<` + op + `Param xmlns="http://www.scene7.com/IpsApi/xsd/2012-02-14">` + co + inner + `</` + op + `Param>`
+	}
+	names := func(body string) string {
+		var out []string
+		for _, m := range regexp.MustCompile(`<name>([^<]*)</name>`).FindAllStringSubmatch(body, -1) {
+			out = append(out, m[1])
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		name, body string
+		want       []string
+		names      string // the asset names in the reply, in order; "-" to skip
+	}{
+		{"getCompanyInfo by handle", `<getCompanyInfoParam xmlns="` + nsDefault + `">` + co + `</getCompanyInfoParam>`,
+			[]string{`<companyInfo><companyHandle>` + a.acme.Handle + `</companyHandle><name>Acme</name><rootPath>Acme/</rootPath></companyInfo>`}, "-"},
+		{"getFolders", param("getFolders", ""), []string{`<getFoldersReturn xmlns="http://www.scene7.com/IpsApi/xsd/2012-02-14"><folderArray>` +
+			`<items><folderHandle>Acme/</folderHandle><path>Acme/</path><hasSubfolders>true</hasSubfolders></items>` +
+			`<items><folderHandle>Acme/pics/</folderHandle><path>Acme/pics/</path><hasSubfolders>true</hasSubfolders></items>` +
+			`<items><folderHandle>Acme/pics/deep/</folderHandle><path>Acme/pics/deep/</path><hasSubfolders>false</hasSubfolders></items>` +
+			`<items><folderHandle>Acme/shelf/</folderHandle><path>Acme/shelf/</path><hasSubfolders>false</hasSubfolders></items></folderArray>`}, "-"},
+		{"getFolders below /pics", param("getFolders", "<folderPath>/pics</folderPath>"), []string{`<folderArray><items><folderHandle>Acme/pics/</folderHandle>`, `Acme/pics/deep/`}, "-"},
+		{"getFolderTree depth 1", param("getFolderTree", "<depth>1</depth>"), []string{`<folders><folderHandle>Acme/</folderHandle><path>Acme/</path><hasSubfolders>true</hasSubfolders><subfolderArray>` +
+			`<items><folderHandle>Acme/pics/</folderHandle><path>Acme/pics/</path><hasSubfolders>true</hasSubfolders></items>` +
+			`<items><folderHandle>Acme/shelf/</folderHandle><path>Acme/shelf/</path><hasSubfolders>false</hasSubfolders></items></subfolderArray></folders>`}, "-"},
+		{"getFolderTree all", param("getFolderTree", "<depth>-1</depth>"), []string{`<subfolderArray><items><folderHandle>Acme/pics/deep/</folderHandle>`}, "-"},
+		{"getAssets, foreign and unknown left out", param("getAssets", "<assetHandleArray><items>"+green+"</items><items>"+grey+"</items><items>a|99999</items><items>"+red+"</items></assetHandleArray>"),
+			[]string{`<items><assetHandle>` + green + `</assetHandle><type>Image</type><name>green</name><fileName>green.png</fileName><folder>Acme/pics/deep/</folder><folderHandle>Acme/pics/deep/</folderHandle><trashState>NotInTrash</trashState><imageInfo><originalPath>Acme/pics/deep/</originalPath><originalFile>green.png</originalFile><fileSize>`}, "green,red"},
+		{"getAssetsByName", param("getAssetsByName", "<nameArray><items>blue</items><items>grey</items></nameArray>"), []string{"<assetHandle>" + blue + "</assetHandle>"}, "blue"},
+		{"getAssetsByName, other types only", param("getAssetsByName", "<nameArray><items>blue</items></nameArray><assetTypeArray><items>Video</items></assetTypeArray>"), []string{"<assetArray/>"}, ""},
+		{"checkAssetNames", param("checkAssetNames", "<assetNameArray><items>red</items><items>Red</items><items>grey</items><items>green</items><items>red</items></assetNameArray>"),
+			[]string{"<inUseNameArray><items>red</items><items>green</items></inUseNameArray>"}, "-"},
+		{"searchAssets top folder only", param("searchAssets", "<folder>Acme/pics/</folder><includeSubfolders>false</includeSubfolders>"), []string{"<totalRows>2</totalRows>"}, "blue,red"},
+		{"searchAssets subfolders", param("searchAssets", "<includeSubfolders>true</includeSubfolders>"), []string{"<totalRows>3</totalRows>"}, "blue,green,red"},
+		{"searchAssets page 2 of 2", param("searchAssets", "<includeSubfolders>true</includeSubfolders><recordsPerPage>2</recordsPerPage><resultsPage>2</resultsPage>"), []string{"<totalRows>3</totalRows>"}, "red"},
+		{"searchAssets past the end", param("searchAssets", "<includeSubfolders>true</includeSubfolders><recordsPerPage>2</recordsPerPage><resultsPage>5</resultsPage>"), []string{"<totalRows>3</totalRows><assetArray/>"}, ""},
+		{"searchAssets name EndsWith, descending", param("searchAssets", "<includeSubfolders>true</includeSubfolders><systemFieldConditionArray><items><field>name</field><op>EndsWith</op><value>e</value></items></systemFieldConditionArray><sortBy>name</sortBy><sortDirection>Descending</sortDirection>"), []string{"<totalRows>1</totalRows>"}, "blue"},
+		{"searchAssets MatchAny", param("searchAssets", "<includeSubfolders>true</includeSubfolders><systemFieldMatchMode>MatchAny</systemFieldMatchMode><systemFieldConditionArray><items><field>name</field><op>Equals</op><value>red</value></items><items><field>fileName</field><op>StartsWith</op><value>gr</value></items></systemFieldConditionArray>"), nil, "green,red"},
+		{"searchAssets keyword", param("searchAssets", "<includeSubfolders>true</includeSubfolders><keywordArray><items>LU</items></keywordArray>"), nil, "blue"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := a.post(t, tt.body, nil)
+			if status != 200 {
+				t.Fatalf("HTTP %d %s", status, body)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(body, w) {
+					t.Errorf("reply lacks\n%s\nreply:\n%s", w, body)
+				}
+			}
+			if tt.names != "-" {
+				if got := names(body); got != tt.names {
+					t.Errorf("asset names %q; want %q\n%s", got, tt.names, body)
+				}
+			}
+		})
+	}
+
+	faults := []struct{ name, body, code string }{
+		{"getFolders of another company", strings.Replace(param("getFolders", ""), a.acme.Handle, a.other.Handle, 1), "20000"},
+		{"getFolderTree without depth", param("getFolderTree", ""), "30002"},
+		{"searchAssets without includeSubfolders", param("searchAssets", ""), "30002"},
+		{"searchAssets folder of another company", param("searchAssets", "<folder>Other/misc/</folder><includeSubfolders>true</includeSubfolders>"), "30001"},
+		{"searchAssets bad page size", param("searchAssets", "<includeSubfolders>true</includeSubfolders><recordsPerPage>0</recordsPerPage>"), "30001"},
+		{"searchAssets unknown field", param("searchAssets", "<includeSubfolders>true</includeSubfolders><systemFieldConditionArray><items><field>created</field><op>Equals</op><value>x</value></items></systemFieldConditionArray>"), "30001"},
+		{"getAssets malformed handle", param("getAssets", "<assetHandleArray><items>x|1</items></assetHandleArray>"), "30001"},
+		{"getAssetsByName without names", param("getAssetsByName", ""), "30002"},
+		{"too many items", param("checkAssetNames", "<assetNameArray>"+strings.Repeat("<items>n</items>", maxItems+1)+"</assetNameArray>"), "30001"},
+		{"unknown operation", param("deleteAsset", ""), "30003"},
+		{"copyImage is not for ImagePortalUser", copyParam(a.acme.Handle, red, "Acme/shelf/", "nope"), "20003"},
+	}
+	for _, tt := range faults {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := a.post(t, tt.body, nil)
+			if got := faultCode(body); got != tt.code || status != 500 {
+				t.Errorf("HTTP %d code %q; want 500 %s\n%s", status, got, tt.code, body)
+			}
+		})
+	}
+}
