@@ -101,8 +101,8 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 	log = log.With("caller", caller.Email, "op", c.Op)
 	log.Info("request accepted", "soap_action", soapAction(r), "app", c.AppName)
 
-	ret, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
-	d.finish(log, "socket", c.Op, f, start)
+	ret, attrs, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
+	d.finish(log, "socket", c.Op, f, start, attrs...)
 	if f != nil {
 		d.writeFault(w, r, c, soap, f)
 		return
@@ -110,7 +110,8 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 	d.write(w, r, c, http.StatusOK, encodeReply(soap, c.NS, ret))
 }
 
-// dispatch runs the operation of c for caller.
+// dispatch runs the operation of c for caller. attrs describe the request
+// for the line that logs its end: for a copy, the source and new handle.
 func (d *Daemon) dispatch(
 	ctx context.Context,
 	c *call,
@@ -118,34 +119,37 @@ func (d *Daemon) dispatch(
 	channel, key string,
 	wait bool,
 	log *slog.Logger,
-) (elem, *Fault) {
+) (ret elem, attrs []any, f *Fault) {
 	switch c.Op {
 	case "copyImage":
 		p, f := readCopyParams(c)
 		if f != nil {
-			return elem{}, f
+			return elem{}, nil, f
 		}
+		attrs = []any{"source", p.Asset}
 		log.Debug("copying", "company", p.Company, "source", p.Asset, "folder", p.Folder, "name", p.Name, "modifier", p.Modifier)
 		h, f := d.copyImage(ctx, copyJob{channel: channel, caller: caller, params: p, key: key, wait: wait})
 		if f != nil {
-			return elem{}, d.sourceGone(p.Asset, f)
+			return elem{}, attrs, d.sourceGone(p.Asset, f)
 		}
-		log.Info("copy made", "source", p.Asset, "handle", h)
-		return elem{Name: "copyImageReturn", Kids: []elem{{Name: "assetHandle", Text: h}}}, nil
+		attrs = append(attrs, "handle", h)
+		return elem{Name: "copyImageReturn", Kids: []elem{{Name: "assetHandle", Text: h}}}, attrs, nil
 	}
 	if op := readOps[c.Op]; op != nil {
-		return op(d, c, caller)
+		ret, f := op(d, c, caller)
+		return ret, nil, f
 	}
-	return elem{}, apiFault(30003, "Operation '%s' is not supported by ipsd.", c.Op)
+	return elem{}, nil, apiFault(30003, "Operation '%s' is not supported by ipsd.", c.Op)
 }
 
-// finish counts and logs the end of a request.
-func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start time.Time) {
+// finish counts and logs the end of a request; attrs describe it (source
+// and new handle of a copy).
+func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start time.Time, attrs ...any) {
 	dur := time.Since(start)
 	d.metrics.RequestDuration.WithLabelValues(channel).Observe(dur.Seconds())
 	if f == nil {
 		d.metrics.Requests.WithLabelValues(channel, "ok").Inc()
-		log.Info("request done", "result", "ok", "duration", dur)
+		log.Info("request done", append(attrs, "result", "ok", "duration", dur)...)
 		return
 	}
 	d.metrics.Requests.WithLabelValues(channel, f.Family()).Inc()
@@ -153,8 +157,11 @@ func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start ti
 	if f.Family() == "failed" {
 		lvl = slog.LevelWarn
 	}
-	log.Log(context.Background(), lvl, "request done", "op", op, "result", f.Family(),
-		"code", f.Code, "reason", f.Reason, "duration", dur)
+	args := append(attrs, "op", op, "result", f.Family(), "code", f.Code, "reason", f.Reason)
+	if f.Transient {
+		args = append(args, "transient", true)
+	}
+	log.Log(context.Background(), lvl, "request done", append(args, "duration", dur)...)
 }
 
 func (d *Daemon) writeFault(w http.ResponseWriter, r *http.Request, c *call, soap bool, f *Fault) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ipsd/ipsd/fsstore"
@@ -89,6 +90,9 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 		return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
 	}
 	if err != nil {
+		if transient(err) {
+			return "", transientFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
+		}
 		return "", apiFault(30001, "Invalid name '%s': %v", printable(p.Name), err)
 	}
 	defer res.Release()
@@ -116,6 +120,9 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 		}
 		if errors.Is(err, fsstore.ErrNameInUse) {
 			return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
+		}
+		if transient(err) {
+			return "", transientFault(30000, "Copy of '%s' failed: %v", src.Handle, err)
 		}
 		return "", apiFault(30000, "Copy of '%s' failed: %v", src.Handle, err)
 	}
@@ -218,4 +225,35 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// transientErrnos are the failures worth trying again: the resource may be
+// free, the disk may have room, the device may answer, a moment later.
+var transientErrnos = []syscall.Errno{
+	syscall.EAGAIN, syscall.EBUSY, syscall.EINTR, syscall.ETIMEDOUT,
+	syscall.EIO, syscall.ENOSPC, syscall.EDQUOT, syscall.ETXTBSY,
+	syscall.ENFILE, syscall.EMFILE, syscall.ENOMEM, syscall.ESTALE,
+}
+
+// transient reports whether err may pass on its own; decode errors, limits
+// and unsupported features are deterministic and never transient.
+func transient(err error) bool {
+	var ce *render.CommandError
+	if err == nil || errors.As(err, &ce) {
+		return false
+	}
+	for _, e := range transientErrnos {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
+
+// transientFault is an ipsApiFault marked as worth retrying.
+func transientFault(code int, format string, args ...any) *Fault {
+	f := apiFault(code, format, args...)
+	f.Transient = true
+	return f
 }

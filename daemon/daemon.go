@@ -414,11 +414,13 @@ func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Requ
 			log = log.With("caller", caller.Email, "op", c.Op)
 			log.Info("request accepted")
 			var ret elem
-			ret, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
+			var attrs []any
+			ret, attrs, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
+			d.finish(log, "watch", c.Op, f, start, attrs...)
 			if f == nil {
-				d.finish(log, "watch", c.Op, nil, start)
 				return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
 			}
+			return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
 		}
 	}
 	op := ""

@@ -35,6 +35,11 @@ type Fault struct {
 	Code   int
 	Reason string
 	Status int // HTTP status; 0 means 500
+
+	// Transient marks a failure that may pass on its own (a busy catalog,
+	// EAGAIN, EIO, a full disk): a watch-folder request is tried again
+	// after a backoff instead of being failed at once.
+	Transient bool
 }
 
 func (f *Fault) Error() string { return fmt.Sprintf("%s %d: %s", f.Kind, f.Code, f.Reason) }

@@ -77,8 +77,3 @@ func envelope(header, body string) string {
 		`<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header>` +
 		header + `</soapenv:Header><soapenv:Body>` + body + `</soapenv:Body></soapenv:Envelope>`
 }
-
-// authHeader is an authHeader in namespace ns.
-func authHeader(ns, user, password string) string {
-	return `<authHeader xmlns="` + ns + `"><user>` + user + `</user><password>` + password + `</password></authHeader>`
-}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +106,17 @@ func TestCopyOverSocketAndWatchFolder(t *testing.T) {
 	}
 	if got := e.scrape("ipsd_catalog_assets"); got < 7 {
 		t.Errorf("ipsd_catalog_assets = %v; want >= 7", got)
+	}
+
+	// one line per request end, with the channel, caller, source and new handle
+	logs := e.logs.String()
+	for _, c := range []struct{ channel, handle string }{{"socket", m2[1]}, {"watch", m3[1]}} {
+		re := regexp.MustCompile(`msg="request done" request_id=\d+ channel=` + c.channel +
+			` .*caller=\S+ op=copyImage source=` + regexp.QuoteMeta(src) +
+			` handle=` + regexp.QuoteMeta(c.handle) + ` result=ok duration=`)
+		if !re.MatchString(logs) {
+			t.Errorf("no %q line for the %s copy %s in the log:\n%s", "request done", c.channel, c.handle, logs)
+		}
 	}
 }
 
