@@ -199,10 +199,13 @@ func (e *env) start() {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	m := addrRE.FindStringSubmatch(e.logs.String())
-	if m == nil {
-		t.Fatalf("no metrics address in the log:\n%s", e.logs.String())
-	}
+	// healthz can answer a moment before the metrics listener logs its
+	// address, so wait for the line rather than reading the log once.
+	var m []string
+	waitFor(t, 10*time.Second, "metrics address in the log", func() bool {
+		m = addrRE.FindStringSubmatch(e.logs.String())
+		return m != nil
+	})
 	e.metrics = m[1]
 }
 
