@@ -99,10 +99,17 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log = log.With("caller", caller.Email, "op", c.Op)
-	log.Info("request accepted", "soap_action", soapAction(r), "app", c.AppName)
+	var accepted []any
+	if sa := soapAction(r); sa != "" {
+		accepted = append(accepted, "soap_action", sa)
+	}
+	if c.AppName != "" {
+		accepted = append(accepted, "app", c.AppName)
+	}
+	log.Info("request accepted", accepted...)
 
 	ret, attrs, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
-	d.finish(log, "socket", c.Op, f, start, attrs...)
+	d.finish(log, "socket", "", f, start, attrs...)
 	if f != nil {
 		d.writeFault(w, r, c, soap, f)
 		return
@@ -143,7 +150,8 @@ func (d *Daemon) dispatch(
 }
 
 // finish counts and logs the end of a request; attrs describe it (source
-// and new handle of a copy).
+// and new handle of a copy). op is logged when not empty; callers whose
+// logger already carries it pass "".
 func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start time.Time, attrs ...any) {
 	dur := time.Since(start)
 	d.metrics.RequestDuration.WithLabelValues(channel).Observe(dur.Seconds())
@@ -157,7 +165,11 @@ func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start ti
 	if f.Family() == "failed" {
 		lvl = slog.LevelWarn
 	}
-	args := append(attrs, "op", op, "result", f.Family(), "code", f.Code, "reason", f.Reason)
+	args := attrs
+	if op != "" {
+		args = append(args, "op", op)
+	}
+	args = append(args, "result", f.Family(), "code", f.Code, "reason", f.Reason)
 	if f.Transient {
 		args = append(args, "transient", true)
 	}

@@ -397,7 +397,7 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 				m.OldestPending.WithLabelValues(dir).Set(oldest.Seconds())
 			},
 		},
-	}, h, d.logger.With("component", "watch", "dir", dir))
+	}, h, d.logger) // the watcher adds component=watch and its dir
 }
 
 // handleWatch executes one request file.
@@ -416,7 +416,7 @@ func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Requ
 			var ret elem
 			var attrs []any
 			ret, attrs, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
-			d.finish(log, "watch", c.Op, f, start, attrs...)
+			d.finish(log, "watch", "", f, start, attrs...)
 			if f == nil {
 				return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,43 @@ func TestCopyOverSocketAndWatchFolder(t *testing.T) {
 			t.Errorf("no %q line for the %s copy %s in the log:\n%s", "request done", c.channel, c.handle, logs)
 		}
 	}
+	checkLogKeysUnique(t, logs)
+}
+
+// checkLogKeysUnique fails when a line of slog text output names a key
+// twice (op=copyImage ... op=copyImage), which also makes its JSON form
+// ambiguous.
+func checkLogKeysUnique(t *testing.T, logs string) {
+	t.Helper()
+	for line := range strings.Lines(logs) {
+		line = strings.TrimRight(line, "\n")
+		if !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		seen := map[string]bool{}
+		for rest := line; rest != ""; {
+			rest = strings.TrimLeft(rest, " ")
+			key, val, ok := strings.Cut(rest, "=")
+			if !ok {
+				break
+			}
+			if seen[key] {
+				t.Errorf("log line names %q twice: %s", key, line)
+				break
+			}
+			seen[key] = true
+			if strings.HasPrefix(val, `"`) {
+				q, err := strconv.QuotedPrefix(val)
+				if err != nil {
+					t.Errorf("log line with a bad quoted value: %s", line)
+					break
+				}
+				rest = val[len(q):]
+			} else {
+				_, rest, _ = strings.Cut(val, " ")
+			}
+		}
+	}
 }
 
 func TestCopyFaults(t *testing.T) {
@@ -164,6 +202,7 @@ func TestCopyFaults(t *testing.T) {
 	if after := snapshot(t, e.root); after != before {
 		t.Errorf("faulted requests changed the tree:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+	checkLogKeysUnique(t, e.logs.String())
 }
 
 // snapshot lists every file below root with its mode and size.
