@@ -1,11 +1,16 @@
 package daemon
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -149,14 +154,19 @@ func Default() Config {
 func LoadConfig(path string) (*Config, error) {
 	cfg := Default()
 	cfg.path = path
-	md, err := toml.DecodeFile(path, &cfg)
+	var top map[string]toml.Primitive
+	md, err := toml.DecodeFile(path, &top)
 	if err != nil {
 		return nil, fmt.Errorf("reading config %s: %w", path, err)
 	}
-	var errs []error
-	for _, k := range md.Undecoded() {
-		errs = append(errs, fmt.Errorf("%s: unknown key", k))
+	d := keyDecoder{md: md, order: map[string]int{}}
+	for i, k := range md.Keys() {
+		if _, ok := d.order[k.String()]; !ok {
+			d.order[k.String()] = i
+		}
 	}
+	d.table(top, reflect.ValueOf(&cfg).Elem(), "", "")
+	errs := d.errs
 	if err := cfg.resolve(filepath.Dir(path)); err != nil {
 		errs = append(errs, err)
 	}
@@ -167,6 +177,165 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s:\n%w", path, errors.Join(errs...))
 	}
 	return &cfg, nil
+}
+
+// keyDecoder decodes a parsed TOML document into Config one key at a time,
+// so that a value of the wrong type is reported with its key and does not
+// hide the problems in the keys after it (toml.Decode stops at the first).
+type keyDecoder struct {
+	md    toml.MetaData
+	order map[string]int // dotted key (no indexes) -> position in the file
+	errs  []error
+}
+
+var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+
+// isTable reports whether t is decoded from a TOML table: a struct that is
+// not itself a value written as a string (Duration, FileMode).
+func isTable(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && !reflect.PointerTo(t).Implements(textUnmarshalerType)
+}
+
+// table decodes tbl into the struct v. name is the table's key as the user
+// reads it, with indexes for arrays of tables (watch[0],
+// user[1].membership[0]); dotted is the same without indexes.
+func (d *keyDecoder) table(tbl map[string]toml.Primitive, v reflect.Value, name, dotted string) {
+	fields := map[string]reflect.Value{}
+	t := v.Type()
+	for i := range t.NumField() {
+		tag, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
+		if tag != "" && tag != "-" {
+			fields[tag] = v.Field(i)
+		}
+	}
+	keys := make([]string, 0, len(tbl))
+	for k := range tbl {
+		keys = append(keys, k)
+	}
+	join := func(a, b string) string {
+		if a == "" {
+			return b
+		}
+		return a + "." + b
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return d.order[join(dotted, keys[i])] < d.order[join(dotted, keys[j])]
+	})
+	for _, k := range keys {
+		key, dk, p := join(name, k), join(dotted, k), tbl[k]
+		f, ok := fields[k]
+		if !ok {
+			d.errs = append(d.errs, fmt.Errorf("%s: unknown key", key))
+			continue
+		}
+		var raw any
+		if err := d.md.PrimitiveDecode(p, &raw); err != nil {
+			d.errs = append(d.errs, fmt.Errorf("%s: %s", key, valueProblem(err)))
+			continue
+		}
+		switch {
+		case isTable(f.Type()):
+			var sub map[string]toml.Primitive
+			if _, ok := raw.(map[string]any); !ok {
+				d.errs = append(d.errs, fmt.Errorf("%s: want a table [%s], got %s", key, key, tomlKind(raw)))
+				continue
+			}
+			if err := d.md.PrimitiveDecode(p, &sub); err != nil {
+				d.errs = append(d.errs, fmt.Errorf("%s: %s", key, valueProblem(err)))
+				continue
+			}
+			d.table(sub, f, key, dk)
+		case f.Kind() == reflect.Slice && isTable(f.Type().Elem()):
+			var subs []map[string]toml.Primitive
+			if !isTableArray(raw) {
+				d.errs = append(d.errs, fmt.Errorf("%s: want tables [[%s]], got %s", key, k, tomlKind(raw)))
+				continue
+			}
+			if err := d.md.PrimitiveDecode(p, &subs); err != nil {
+				d.errs = append(d.errs, fmt.Errorf("%s: %s", key, valueProblem(err)))
+				continue
+			}
+			f.Set(reflect.MakeSlice(f.Type(), len(subs), len(subs)))
+			for i, sub := range subs {
+				d.table(sub, f.Index(i), fmt.Sprintf("%s[%d]", key, i), dk)
+			}
+		default:
+			if err := d.md.PrimitiveDecode(p, f.Addr().Interface()); err != nil {
+				d.errs = append(d.errs, fmt.Errorf("%s: %s", key, valueProblem(err)))
+			}
+		}
+	}
+}
+
+func isTableArray(raw any) bool {
+	switch a := raw.(type) {
+	case []map[string]any:
+		return true
+	case []any:
+		for _, e := range a {
+			if _, ok := e.(map[string]any); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// tomlKind names the TOML type of a decoded value, for messages.
+func tomlKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case int64:
+		return "an integer"
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case map[string]any:
+		return "a table"
+	case []any, []map[string]any:
+		return "an array"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+var (
+	decodeErrPrefix = regexp.MustCompile(`^toml: (?:line (\d+) )?(?:\(last key "[^"]*"\): )?`)
+	incompatible    = regexp.MustCompile(`^incompatible types: TOML value has type (\S+); destination has type (.+)$`)
+)
+
+// valueProblem rewords a decode error of one value: without the toml prefix
+// and the key (the caller names it), with the line at the end.
+func valueProblem(err error) string {
+	msg := err.Error()
+	line := ""
+	if m := decodeErrPrefix.FindStringSubmatch(msg); m != nil {
+		msg, line = msg[len(m[0]):], m[1]
+	}
+	if m := incompatible.FindStringSubmatch(msg); m != nil {
+		got := map[string]string{
+			"int64": "an integer", "float64": "a float", "string": "a string", "bool": "a boolean",
+			"[]any": "an array", "[]interface {}": "an array", "map[string]any": "a table",
+			"map[string]interface {}": "a table", "time.Time": "a date",
+		}[m[1]]
+		if got == "" {
+			got = m[1]
+		}
+		want := map[string]string{
+			"integer": "an integer", "string": "a string", "boolean": "true or false",
+			"slice": `a list like ["a", "b"]`, "float": "a number",
+		}[m[2]]
+		if want == "" {
+			want = m[2]
+		}
+		msg = "want " + want + ", got " + got
+	}
+	if line != "" {
+		msg += " (line " + line + ")"
+	}
+	return msg
 }
 
 // resolve makes relative paths relative to the config file's directory and
@@ -212,6 +381,8 @@ func (c *Config) Validate() error {
 		}
 		fi, err := os.Stat(dir)
 		switch {
+		case errors.Is(err, os.ErrNotExist):
+			bad(key, "directory %s does not exist", dir)
 		case err != nil:
 			bad(key, "%v", err)
 		case !fi.IsDir():
@@ -223,11 +394,23 @@ func (c *Config) Validate() error {
 	if c.API.Socket == "" {
 		bad("api.socket", "required")
 	}
+	if g := c.API.SocketGroup; g != "" {
+		if _, err := lookupGID(g); err != nil {
+			bad("api.socket_group", "no group %q on this system", g)
+		}
+	}
 	if c.API.MaxBodyBytes <= 0 {
 		bad("api.max_body_bytes", "must be positive, got %d", c.API.MaxBodyBytes)
 	}
 	if c.API.MaxQueue < 0 {
 		bad("api.max_queue", "must not be negative, got %d", c.API.MaxQueue)
+	}
+	if addr := c.MetricsListen(); addr != "" {
+		if _, port, err := net.SplitHostPort(addr); err != nil {
+			bad("metrics.listen", "want host:port like \"127.0.0.1:9464\", got %q", addr)
+		} else if _, err := net.LookupPort("tcp", port); err != nil {
+			bad("metrics.listen", "bad port %q in %q", port, addr)
+		}
 	}
 	if c.Render.Workers < 0 {
 		bad("render.workers", "must not be negative, got %d", c.Render.Workers)
@@ -274,7 +457,9 @@ func (c *Config) Validate() error {
 			if m.Company == "" {
 				bad(mk+".company", "required")
 			}
-			if !knownRole(m.Role) {
+			if m.Role == "" {
+				bad(mk+".role", "required (one of %s)", strings.Join(allRoles, ", "))
+			} else if !knownRole(m.Role) {
 				bad(mk+".role", "unknown role %q (one of %s)", m.Role, strings.Join(allRoles, ", "))
 			}
 		}
@@ -290,8 +475,13 @@ func (c *Config) Validate() error {
 		if w.User != "" && !emails[w.User] {
 			bad(key+".user", "no [[user]] has email %q", w.User)
 		}
-		if w.Settle.Duration < 0 || w.Poll.Duration < 0 || w.Rescan.Duration < 0 || w.Incomplete.Duration < 0 {
-			bad(key, "settle, poll, rescan and incomplete must not be negative")
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"settle", w.Settle.Duration}, {"poll", w.Poll.Duration}, {"rescan", w.Rescan.Duration}, {"incomplete", w.Incomplete.Duration}} {
+			if d.v < 0 {
+				bad(key+"."+d.name, "must not be negative, got %s", d.v)
+			}
 		}
 		if c.Root != "" && w.Dir != "" && isWithin(w.Dir, c.Root) {
 			bad(key+".dir", "%s is inside root; keep watch folders out of the tree", w.Dir)
