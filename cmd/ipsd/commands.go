@@ -16,12 +16,12 @@ import (
 	"github.com/ipsd/ipsd/fsstore"
 )
 
-func cmdServe(args []string, _ io.Reader, _, stderr io.Writer) error {
+func cmdServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr, "usage: ipsd serve [-config FILE] [-log.level LEVEL] [-log.format FORMAT]\n\nRuns the daemon until SIGINT or SIGTERM.")
 	cfgPath := fs.String("config", defaultConfig, "config `file`")
 	level := fs.String("log.level", "", "log level: debug, info, warn, error (default from the config, else info)")
 	format := fs.String("log.format", "", "log format: text or json (default from the config, else text)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	cfg, err := daemon.LoadConfig(*cfgPath)
@@ -61,7 +61,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func cmdCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("check-config", stderr, "usage: ipsd check-config [-config FILE]\n\nValidates the config file; reports every problem found.")
 	cfgPath := fs.String("config", defaultConfig, "config `file`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if _, err := daemon.LoadConfig(*cfgPath); err != nil {
@@ -71,14 +71,22 @@ func cmdCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) error 
 	return nil
 }
 
-func cmdVersion(_ []string, _ io.Reader, stdout, _ io.Writer) error {
+func cmdVersion(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlags("version", stderr, "usage: ipsd version\n\nPrints the version of this binary.")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return exitError(2)
+	}
 	fmt.Fprintf(stdout, "ipsd %s\n", daemon.Version)
 	return nil
 }
 
 func cmdHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("hash-password", stderr, "usage: ipsd hash-password < password-file\n\nReads one password line on stdin and prints its bcrypt hash for [[user]] password_hash.")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
@@ -100,12 +108,20 @@ func cmdHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) e
 func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("ls", stderr, "usage: ipsd ls [-config FILE] [FOLDER]\n\nWith no FOLDER lists the companies; with a folder handle (ApiTestCo/ or ApiTestCo/shoes/)\nlists everything below it, recursively. One line each: handle, tab, path relative to root.")
 	cfgPath := fs.String("config", defaultConfig, "config `file`")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	folder := fs.Arg(0)
 	if fs.NArg() > 1 {
-		fs.Usage()
-		return exitError(2)
+		// flags may also follow FOLDER: ipsd ls ApiTestCo/ -config FILE
+		if err := parseFlags(fs, fs.Args()[1:], stdout); err != nil {
+			return err
+		}
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "ipsd ls: one FOLDER at most, got %q and %q\n\n", folder, fs.Arg(0))
+			fs.Usage()
+			return exitError(2)
+		}
 	}
 	cfg, err := daemon.LoadConfig(*cfgPath)
 	if err != nil {
@@ -118,9 +134,9 @@ func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	entries, err := st.List(fs.Arg(0))
+	entries, err := st.List(folder)
 	if err != nil {
-		return err
+		return lsProblem(st, folder, err)
 	}
 	w := bufio.NewWriter(stdout)
 	var clashes []string
@@ -137,6 +153,27 @@ func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "ipsd ls: %s: its asset name is used by another file in the company; new copies to that name are refused\n", p)
 	}
 	return nil
+}
+
+// lsProblem explains why folder could not be listed.
+func lsProblem(st *fsstore.Store, folder string, err error) error {
+	hint := "folder handles look like ApiTestCo/ or ApiTestCo/shoes/; ipsd ls with no FOLDER lists the companies"
+	if strings.HasPrefix(folder, "c|") {
+		if cs, cerr := st.List(""); cerr == nil {
+			for _, c := range cs {
+				if c.Handle == folder {
+					return fmt.Errorf("%s is a company handle; list that company with: ipsd ls %s/", folder, c.Path)
+				}
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, fsstore.ErrInvalidHandle) || strings.HasPrefix(folder, "c|"):
+		return fmt.Errorf("%q is not a folder handle (%s)", folder, hint)
+	case errors.Is(err, fsstore.ErrNotFound):
+		return fmt.Errorf("no folder %s in the catalog", folder)
+	}
+	return err
 }
 
 // readPassword takes the password for -user from a file or $IPSD_PASSWORD,

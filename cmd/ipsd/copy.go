@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +29,7 @@ type copyRequest struct {
 // client calls the daemon over its Unix socket.
 type client struct {
 	http           *http.Client
+	socket         string
 	user, password string
 }
 
@@ -39,7 +41,7 @@ func newClient(socket string) *client {
 		},
 		MaxIdleConnsPerHost: 16,
 	}
-	return &client{http: &http.Client{Transport: tr, Timeout: 10 * time.Minute}}
+	return &client{http: &http.Client{Transport: tr, Timeout: 10 * time.Minute}, socket: socket}
 }
 
 // A faultError is an IPS fault answered by the daemon.
@@ -75,6 +77,14 @@ func (c *client) send(ctx context.Context, body []byte) (string, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "dial" {
+			hint := "is ipsd serve running?"
+			if errors.Is(err, os.ErrPermission) {
+				hint = "is your account in the socket's group?"
+			}
+			return "", fmt.Errorf("cannot connect to ipsd at %s: %w (%s)", c.socket, oe.Err, hint)
+		}
 		return "", fmt.Errorf("calling ipsd: %w", err)
 	}
 	defer resp.Body.Close()
@@ -162,7 +172,7 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 	batch := fs.String("batch", "", "send every request in `DIR` (*.xml) or FILE.csv")
 	parallel := fs.Int("parallel", 4, "with -batch: requests in flight at once")
 	retries := fs.Int("retries", 8, "with -batch: retries of a request answered busy")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

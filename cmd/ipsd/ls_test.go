@@ -33,3 +33,41 @@ func TestLsReportsNameClash(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "clash metric", func() bool { return e.scrape("ipsd_catalog_name_clashes") >= 1 })
 }
+
+func TestLsExplainsMistakes(t *testing.T) {
+	e := startEnv(t, "")
+	company := e.ls("")["ApiTestCo"]
+	run := func(args ...string) (string, string, int) {
+		cmd := exec.Command(binPath, append([]string{"ls"}, args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return stdout.String(), stderr.String(), code
+	}
+	for _, c := range []struct {
+		folder, want string
+	}{
+		{company, company + " is a company handle; list that company with: ipsd ls ApiTestCo/"},
+		{"ApiTestCo/nope/", "no folder ApiTestCo/nope/ in the catalog"},
+		{"/photos/", `"/photos/" is not a folder handle`},
+	} {
+		out, errs, code := run("-config", e.config, c.folder)
+		if code != 1 || out != "" || !strings.Contains(errs, c.want) {
+			t.Errorf("ipsd ls %s: exit %d, stdout %q, stderr %q; want exit 1 and %q", c.folder, code, out, errs, c.want)
+		}
+	}
+	// flags may follow the folder
+	out, errs, code := run("ApiTestCo/photos/", "-config", e.config)
+	if code != 0 || !strings.Contains(out, "\tApiTestCo/photos/BlueSquare.jpg\n") {
+		t.Errorf("ipsd ls FOLDER -config FILE: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if _, errs, code := run("-config", e.config, "ApiTestCo/", "OtherCo/"); code != 2 || !strings.Contains(errs, `one FOLDER at most, got "ApiTestCo/" and "OtherCo/"`) {
+		t.Errorf("ipsd ls with two folders: exit %d, stderr %q", code, errs)
+	}
+}

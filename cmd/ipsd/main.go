@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -89,10 +90,35 @@ func newFlags(name string, stderr io.Writer, help string) *flag.FlagSet {
 	fs := flag.NewFlagSet("ipsd "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "%s\n\nFlags:\n", help)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "%s\n", help)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(w, "\nFlags:\n")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
+}
+
+// parseFlags parses args like fs.Parse. Help asked for with -h or -help goes
+// to stdout (so it can be paged or grepped); a usage error and the usage
+// after it go to the flag set's output (stderr).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	out := fs.Output()
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		out = stdout
+	}
+	buf.WriteTo(out)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		return exitError(2) // the flag package has said why
+	}
+	return err
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.
