@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
@@ -85,9 +86,10 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		d.writeFault(w, r, c, soap, f)
 		return
 	}
-	if !c.Cred.Present {
-		if u, p, ok := basicAuth(r); ok {
-			c.Cred = Credentials{Present: true, User: u, Password: p}
+	if c.Cred.User == "" && c.Cred.Password == "" {
+		// no authHeader user and password: HTTP Basic, when sent, decides
+		if b := basicAuth(r); b.Present {
+			c.Cred = b
 		}
 	}
 	pr, _ := r.Context().Value(peerKey{}).(peer)
@@ -194,19 +196,25 @@ func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status i
 	w.Write(body)
 }
 
-// basicAuth reads HTTP Basic credentials without ever challenging.
-func basicAuth(r *http.Request) (string, string, bool) {
-	h := r.Header.Get("Authorization")
-	enc, ok := strings.CutPrefix(h, "Basic ")
-	if !ok {
-		return "", "", false
+// basicAuth reads the credentials of an Authorization header, without
+// ever challenging (IPS sends no 401). A header that is not usable HTTP
+// Basic still counts as credentials sent, so that the request is refused
+// instead of falling back to the socket peer.
+func basicAuth(r *http.Request) Credentials {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return Credentials{}
+	}
+	scheme, enc, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return Credentials{Present: true, Unusable: "the Authorization header is not HTTP Basic"}
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-	if err != nil {
-		return "", "", false
-	}
 	u, p, ok := strings.Cut(string(raw), ":")
-	return u, p, ok
+	if err != nil || !ok || !utf8.Valid(raw) {
+		return Credentials{Present: true, Unusable: "the Authorization header is not valid HTTP Basic"}
+	}
+	return Credentials{Present: true, User: u, Password: p}
 }
 
 // looksSOAP guesses whether an unparsable body meant to be SOAP, so its
@@ -293,9 +301,9 @@ func acceptsGzip(h string) bool {
 	return false
 }
 
-// sourceGone turns the failure of a copy whose source file was removed
-// behind the catalog's back (before the tree watcher caught up) into the
-// fault of an unknown asset handle.
+// sourceGone turns the failure of a copy whose source file was removed or
+// replaced by a symlink behind the catalog's back (before the tree watcher
+// caught up) into the fault of an unknown asset handle.
 func (d *Daemon) sourceGone(handle string, f *Fault) *Fault {
 	if f.Code != 30000 || f.Status != 0 || f.Kind != "ipsApiFault" {
 		return f
@@ -309,8 +317,13 @@ func (d *Daemon) sourceGone(handle string, f *Fault) *Fault {
 		return f
 	}
 	defer root.Close()
-	if _, err := root.Lstat(a.Path); errors.Is(err, fs.ErrNotExist) {
+	fi, err := root.Lstat(a.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return apiFault(30001, "Invalid assetHandle '%s': its file is gone.", printable(handle))
+	case err == nil && !fi.Mode().IsRegular():
+		// replaced by a symlink (never followed) or something else
+		return apiFault(30001, "Invalid assetHandle '%s': its file is no longer a regular file.", printable(handle))
 	}
 	return f
 }

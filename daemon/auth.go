@@ -41,6 +41,10 @@ func knownRole(r string) bool { return slices.Contains(allRoles, r) }
 type Credentials struct {
 	Present        bool
 	User, Password string
+	// Unusable says why credentials that were sent cannot be checked (an
+	// accessToken, an Authorization header that is not HTTP Basic); such
+	// a request is refused, never taken for the socket peer.
+	Unusable string
 }
 
 // String keeps the password out of logs.
@@ -96,6 +100,9 @@ func lookupUID(acct string) (uint32, bool) {
 // or the request file's owner), or the forced watch-folder user.
 func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced string) (*UserConfig, *Fault) {
 	if cred.Present {
+		if cred.User == "" && cred.Password == "" && cred.Unusable != "" {
+			return nil, authFault(10000, "The request could not be authenticated: "+cred.Unusable+".")
+		}
 		uc := u.byEmail[cred.User]
 		if uc == nil {
 			return nil, authFault(10002, "Unknown user '"+printable(cred.User)+"'.")
