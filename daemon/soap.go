@@ -280,6 +280,17 @@ func checkRuns(data []byte) error {
 	return nil
 }
 
+// xmlErrorText is err's message without the request text some decoder
+// errors quote: an undeclared entity is named by what follows the '&',
+// which may be part of a password a client forgot to escape.
+func xmlErrorText(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "invalid character entity "); i >= 0 {
+		msg = msg[:i] + "an '&' that starts no known entity (escape it as &amp;)"
+	}
+	return msg
+}
+
 // isIpsNS reports whether ns is the IPS common namespace or a versioned one.
 func isIpsNS(ns string) bool {
 	return ns == nsCommon || strings.HasPrefix(ns, nsCommon+"/") || ns == nsLegacy
@@ -306,7 +317,7 @@ type call struct {
 func decodeCall(body []byte) (*call, *Fault) {
 	root, err := parseXML(body)
 	if err != nil {
-		return nil, apiFault(30003, "Invalid request XML: %v", err)
+		return nil, apiFault(30003, "Invalid request XML: %s", xmlErrorText(err))
 	}
 	c := &call{}
 	param := root
@@ -316,7 +327,14 @@ func decodeCall(body []byte) (*call, *Fault) {
 		}
 		c.SOAP = true
 		param = nil
+		seen := map[string]bool{}
 		for _, k := range root.Kids {
+			if k.Space == nsSOAP && (k.Local == "Header" || k.Local == "Body") {
+				if seen[k.Local] {
+					return nil, apiFault(30003, "Invalid request XML: more than one SOAP %s", k.Local)
+				}
+				seen[k.Local] = true
+			}
 			switch {
 			case k.Local == "Header" && k.Space == nsSOAP:
 				if f := c.readHeader(k); f != nil {

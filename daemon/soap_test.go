@@ -56,7 +56,16 @@ func TestDecodeCallRefusesHostileXML(t *testing.T) {
 		"truncated":      `<copyImageParam xmlns="` + nsDefault + `"><name>x</name>`,
 		"wrong ns":       `<copyImageParam xmlns="urn:other"/>`,
 		"two roots":      `<a/><b/>`,
-		"empty":          ``,
+		"two SOAP bodies": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><getFoldersParam xmlns="` + nsDefault +
+			`"/></e:Body><e:Body><copyImageParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"two SOAP headers": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header/><e:Header/><e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"SOAP 1.2":         `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"no SOAP Body":     `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header/></e:Envelope>`,
+		"two elements in the Body": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><getFoldersParam xmlns="` + nsDefault +
+			`"/><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"a PI":        `<?php echo 1 ?><copyImageParam xmlns="` + nsDefault + `"/>`,
+		"not a Param": `<copyImageReturn xmlns="` + nsDefault + `"/>`,
+		"empty":       ``,
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -147,5 +156,19 @@ func TestFaultHttpStatusCode(t *testing.T) {
 		if _, f := decodeCall(env(v)); f == nil || f.Code != 30001 || !strings.Contains(f.Reason, "faultHttpStatusCode") {
 			t.Errorf("faultHttpStatusCode %q: %v; want a 30001 fault naming it", v, f)
 		}
+	}
+}
+
+// TestXMLErrorsQuoteNoSecrets: a password with an unescaped '&' breaks the
+// XML; the fault (which is also logged) must not quote what followed it.
+func TestXMLErrorsQuoteNoSecrets(t *testing.T) {
+	body := `<e:Envelope xmlns:e="` + nsSOAP + `"><e:Header><authHeader xmlns="` + nsCommon + `"><user>u@x</user><password>pa&s3cr3t;word</password></authHeader></e:Header>` +
+		`<e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`
+	_, f := decodeCall([]byte(body))
+	if f == nil || f.Code != 30003 || !strings.Contains(f.Reason, "&amp;") {
+		t.Fatalf("decodeCall = %v; want a 30003 fault about the '&'", f)
+	}
+	if strings.Contains(f.Reason, "s3cr3t") {
+		t.Errorf("reason quotes the password: %s", f.Reason)
 	}
 }
