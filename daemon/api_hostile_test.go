@@ -135,6 +135,9 @@ func TestHostileInput(t *testing.T) {
 		{"folder below a symlink outside root", cp("Acme/link/sub/", "vialink2"), "30001", "folderHandle", nil},
 		{"source replaced by a symlink outside root", copyParam(a.acme.Handle, swapped, "Acme/shelf/", "swap"), "30001", "no longer a regular file", nil},
 		{"source replaced by a symlink outside root, rendered", withMod(copyParam(a.acme.Handle, swapped, "Acme/shelf/", "swap2"), "wid=4"), "30001", "no longer a regular file", nil},
+		{"a 30,000-byte unknown modifier command", withMod(cp("Acme/shelf/", "longmod"), strings.Repeat("q", 30000)+"=1"), "30001", "urlModifier", nil},
+		{"a 30,000-digit modifier value", withMod(cp("Acme/shelf/", "longval"), "wid="+strings.Repeat("9", 30000)), "30001", "urlModifier", nil},
+		{"a C1 control character in the modifier", withMod(cp("Acme/shelf/", "c1mod"), "bgc=\u009b31m"), "30001", "urlModifier", nil},
 		{"source deleted a moment ago, rendered", withMod(copyParam(a.acme.Handle, gone, "Acme/shelf/", "ghost2"), "wid=4&amp;fmt=png"), "30001", "assetHandle", nil},
 	}
 	before := tree(t, a.root)
@@ -154,7 +157,7 @@ func TestHostileInput(t *testing.T) {
 			if i := strings.IndexFunc(m[1], unicode.IsControl); i >= 0 {
 				t.Errorf("reason holds control character %U: %q", []rune(m[1][i:])[0], m[1])
 			}
-			if len(m[1]) > 300 {
+			if len(m[1]) > maxReason+len("...") {
 				t.Errorf("reason of %d bytes; want one short line", len(m[1]))
 			}
 			a.stillServing(t)

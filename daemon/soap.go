@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -73,9 +74,31 @@ func authzFault(code int, reason string) *Fault {
 }
 
 func apiFault(code int, format string, a ...any) *Fault {
-	r := fmt.Sprintf(format, a...)
-	r = strings.Join(strings.Fields(r), " ") // one line
-	return &Fault{Kind: "ipsApiFault", Code: code, Reason: r}
+	return &Fault{Kind: "ipsApiFault", Code: code, Reason: oneLine(fmt.Sprintf(format, a...))}
+}
+
+// maxReason bounds a fault reason: values quoted from a request (a 60 KiB
+// modifier command, say) are cut rather than sent back and logged whole.
+const maxReason = 300
+
+// oneLine makes r a reason: one line, control characters shown as '?', at
+// most maxReason bytes.
+func oneLine(r string) string {
+	r = strings.Join(strings.Fields(r), " ")
+	r = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return '?'
+		}
+		return c
+	}, r)
+	if len(r) > maxReason {
+		i := maxReason
+		for i > 0 && !utf8.RuneStart(r[i]) {
+			i--
+		}
+		r = r[:i] + "..."
+	}
+	return r
 }
 
 func busyFault() *Fault {
