@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -350,5 +352,46 @@ func TestIdentity(t *testing.T) {
 	status, body := b.post(t, soapWith("", "", read), nil)
 	if faultCode(body) != "10000" || status != 500 {
 		t.Errorf("unmapped peer: HTTP %d %s; want 500 with 10000", status, body)
+	}
+}
+
+// TestPasswordCheckedOncePerBurst: many calls at once with the same
+// credentials cost one bcrypt comparison; a wrong password is never
+// remembered.
+func TestPasswordCheckedOncePerBurst(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUsers([]UserConfig{{Email: "a@x", PasswordHash: string(h)}})
+	uc := u.byEmail["a@x"]
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	before := bcryptRuns.Load()
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			if !u.passwordOK(uc, "right") {
+				bad.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := bcryptRuns.Load() - before; n != 1 || bad.Load() != 0 {
+		t.Errorf("%d comparisons, %d refusals for 50 calls with the right password; want 1 and 0", n, bad.Load())
+	}
+	before = bcryptRuns.Load()
+	for range 2 {
+		if u.passwordOK(uc, "wrong") {
+			t.Error("wrong password accepted")
+		}
+	}
+	if n := bcryptRuns.Load() - before; n != 2 {
+		t.Errorf("%d comparisons for 2 wrong passwords in a row; want 2 (never remembered)", n)
+	}
+	if !u.passwordOK(uc, "right") || bcryptRuns.Load()-before != 2 {
+		t.Error("the right password was not remembered")
 	}
 }

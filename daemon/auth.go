@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // The IPS roles (ips-api.md §1.5).
@@ -57,7 +59,8 @@ type users struct {
 	byUID   map[uint32]*UserConfig
 
 	mu       sync.Mutex
-	verified map[[32]byte]bool // digests of credentials that matched their hash
+	verified map[[32]byte]bool  // digests of credentials that matched their hash
+	checking singleflight.Group // one bcrypt comparison per credentials at a time
 }
 
 // maxVerified bounds the cache of verified credentials.
@@ -67,6 +70,9 @@ const maxVerified = 4096
 // milliseconds of CPU, and a flood of wrong passwords must not starve the
 // renders.
 var bcryptSlots = make(chan struct{}, max(1, runtime.NumCPU()/2))
+
+// bcryptRuns counts bcrypt comparisons, for tests.
+var bcryptRuns atomic.Int64
 
 func newUsers(cfg []UserConfig) *users {
 	u := &users{byEmail: map[string]*UserConfig{}, byUID: map[uint32]*UserConfig{}, verified: map[[32]byte]bool{}}
@@ -140,19 +146,31 @@ func (u *users) passwordOK(uc *UserConfig, password string) bool {
 	if ok {
 		return true
 	}
-	bcryptSlots <- struct{}{}
-	err := bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(password))
-	<-bcryptSlots
-	if err != nil {
-		return false
-	}
-	u.mu.Lock()
-	if len(u.verified) >= maxVerified {
-		clear(u.verified)
-	}
-	u.verified[key] = true
-	u.mu.Unlock()
-	return true
+	// a client that opens many connections at once with the same
+	// credentials waits for one comparison instead of queueing one each
+	v, _, _ := u.checking.Do(string(key[:]), func() (any, error) {
+		u.mu.Lock()
+		ok := u.verified[key] // matched by a flight that just ended
+		u.mu.Unlock()
+		if ok {
+			return true, nil
+		}
+		bcryptRuns.Add(1)
+		bcryptSlots <- struct{}{}
+		err := bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(password))
+		<-bcryptSlots
+		if err != nil {
+			return false, nil
+		}
+		u.mu.Lock()
+		if len(u.verified) >= maxVerified {
+			clear(u.verified)
+		}
+		u.verified[key] = true
+		u.mu.Unlock()
+		return true, nil
+	})
+	return v.(bool)
 }
 
 // authorize checks that uc may call op in company (name or handle): a
