@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -345,6 +346,14 @@ func TestIdentity(t *testing.T) {
 				t.Errorf("HTTP %d; want 500", status)
 			}
 		})
+	}
+
+	// a local account named rather than numbered
+	if me, err := user.Current(); err == nil {
+		n := startAPI(t, []UserConfig{{Email: "named@x", Unix: []string{"no-such-account-here", me.Username}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+		if status, body := n.post(t, soapWith("", "", read), nil); status != 200 || faultCode(body) != "" {
+			t.Errorf("peer mapped by account name %s: HTTP %d %s", me.Username, status, body)
+		}
 	}
 
 	// a peer whose account maps to nobody

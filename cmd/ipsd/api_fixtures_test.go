@@ -147,6 +147,16 @@ func TestWireOptions(t *testing.T) {
 			t.Errorf("Content-Encoding %q; want none", h.Get("Content-Encoding"))
 		}
 	})
+	t.Run("SOAPAction forms", func(t *testing.T) {
+		// ipsd dispatches on the body: bare, quoted, empty, absent, even a
+		// SOAPAction naming another operation
+		for _, sa := range []string{"getCompanyInfo", `"getCompanyInfo"`, `""`, "", "<absent>", `"copyImage"`, "urn:whatever#getCompanyInfo"} {
+			status, _, body := e.call(envelope(hdr(""), info), map[string]string{"SOAPAction": sa, "Accept-Encoding": "identity"})
+			if status != 200 || !strings.Contains(body, wantInfo) {
+				t.Errorf("SOAPAction %q: HTTP %d %s", sa, status, body)
+			}
+		}
+	})
 	t.Run("faultHttpStatusCode", func(t *testing.T) {
 		bad := `<authHeader xmlns="http://www.scene7.com/IpsApi/xsd"><user>client@example.com</user><password>nope</password><faultHttpStatusCode>299</faultHttpStatusCode></authHeader>`
 		status, _, body := e.call(envelope(bad, info), nil)
