@@ -179,6 +179,9 @@ func (d *Daemon) writeFault(w http.ResponseWriter, r *http.Request, c *call, soa
 
 // write sends body, gzipped when authHeader or Accept-Encoding asks for it.
 func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status int, body []byte) {
+	// a client that does not read its reply is cut off rather than
+	// holding the handler and its share of the body budget for good
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replyTimeout))
 	w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if c != nil && c.GzipSet {
@@ -230,6 +233,10 @@ func looksSOAP(b []byte) bool {
 // the headers are in; slow senders get a 30003 fault and the connection is
 // closed. (Slow headers are cut off by the server's ReadHeaderTimeout.)
 var bodyTimeout = 10 * time.Second
+
+// replyTimeout is how long a client may take to read its reply once ipsd
+// starts writing it.
+var replyTimeout = 30 * time.Second
 
 // bodyBudget bounds the request bodies held in memory at once, so that
 // many large requests at the same time answer busy instead of growing the

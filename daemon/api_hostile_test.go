@@ -243,3 +243,48 @@ func TestSlowBody(t *testing.T) {
 	}
 	a.stillServing(t)
 }
+
+// TestReplyNotRead: a client that asks for a large reply and never reads it
+// is cut off after replyTimeout; the handler returns and gives back its
+// share of the body budget, and others are served meanwhile.
+func TestReplyNotRead(t *testing.T) {
+	old := replyTimeout
+	replyTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { replyTimeout = old })
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	// enough folders for a getFolders reply larger than the socket buffers
+	for i := range 8000 {
+		if err := os.Mkdir(filepath.Join(a.root, "Acme", fmt.Sprintf("folder%05d", i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.d.store.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", a.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	body := `<getFoldersParam xmlns="` + nsDefault + `"><companyHandle>` + a.acme.Handle + `</companyHandle></getFoldersParam>`
+	fmt.Fprintf(c, "POST /scene7/services/IpsApiService HTTP/1.1\r\nHost: ipsd\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	a.stillServing(t)
+
+	// the whole budget is free again once the handler has returned
+	deadline := time.Now().Add(time.Minute)
+	for !bodyBudget.TryAcquire(64 << 20) {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler of the unread reply never returned")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bodyBudget.Release(64 << 20)
+
+	c.SetReadDeadline(time.Now().Add(time.Minute))
+	var got bytes.Buffer
+	got.ReadFrom(c) // what was buffered, then the daemon's close
+	if got.Len() == 0 || strings.Contains(got.String(), "</ns1:getFoldersReturn>") || bytes.Contains(got.Bytes(), []byte("</getFoldersReturn>")) {
+		t.Errorf("got %d bytes; want a reply cut off before its end", got.Len())
+	}
+	a.stillServing(t)
+}

@@ -30,7 +30,8 @@
 // than the declaration, nesting deeper than 32, more than 20,000 elements
 // and text runs over 64 KiB are refused (30003) before anything else
 // happens, as are bodies over [api] max_body_bytes and bodies not received
-// within 10 s (headers: 5 s). A fault reason is one line of at most 300
+// within 10 s (headers: 5 s); a client that has not read its reply 30 s
+// after ipsd started writing it is cut off. A fault reason is one line of at most 300
 // bytes without control characters; values quoted from a request are
 // shortened, and XML errors do not quote the text after a stray '&'.
 //
