@@ -66,11 +66,11 @@ func (f *Fault) Family() string {
 }
 
 func authFault(code int, reason string) *Fault {
-	return &Fault{Kind: "authenticationFault", Code: code, Reason: reason}
+	return &Fault{Kind: "authenticationFault", Code: code, Reason: oneLine(reason)}
 }
 
 func authzFault(code int, reason string) *Fault {
-	return &Fault{Kind: "authorizationFault", Code: code, Reason: reason}
+	return &Fault{Kind: "authorizationFault", Code: code, Reason: oneLine(reason)}
 }
 
 func apiFault(code int, format string, a ...any) *Fault {
