@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
@@ -85,9 +86,10 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		d.writeFault(w, r, c, soap, f)
 		return
 	}
-	if !c.Cred.Present {
-		if u, p, ok := basicAuth(r); ok {
-			c.Cred = Credentials{Present: true, User: u, Password: p}
+	if c.Cred.User == "" && c.Cred.Password == "" {
+		// no authHeader user and password: HTTP Basic, when sent, decides
+		if b := basicAuth(r); b.Present {
+			c.Cred = b
 		}
 	}
 	pr, _ := r.Context().Value(peerKey{}).(peer)
@@ -189,6 +191,9 @@ func (d *Daemon) writeFault(w http.ResponseWriter, r *http.Request, c *call, soa
 
 // write sends body, gzipped when authHeader or Accept-Encoding asks for it.
 func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status int, body []byte) {
+	// a client that does not read its reply is cut off rather than
+	// holding the handler and its share of the body budget for good
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(replyTimeout))
 	w.Header().Set("Content-Type", "text/xml; charset=UTF-8")
 	gz := acceptsGzip(r.Header.Get("Accept-Encoding"))
 	if c != nil && c.GzipSet {
@@ -206,19 +211,25 @@ func (d *Daemon) write(w http.ResponseWriter, r *http.Request, c *call, status i
 	w.Write(body)
 }
 
-// basicAuth reads HTTP Basic credentials without ever challenging.
-func basicAuth(r *http.Request) (string, string, bool) {
-	h := r.Header.Get("Authorization")
-	enc, ok := strings.CutPrefix(h, "Basic ")
-	if !ok {
-		return "", "", false
+// basicAuth reads the credentials of an Authorization header, without
+// ever challenging (IPS sends no 401). A header that is not usable HTTP
+// Basic still counts as credentials sent, so that the request is refused
+// instead of falling back to the socket peer.
+func basicAuth(r *http.Request) Credentials {
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if h == "" {
+		return Credentials{}
+	}
+	scheme, enc, _ := strings.Cut(h, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return Credentials{Present: true, Unusable: "the Authorization header is not HTTP Basic"}
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
-	if err != nil {
-		return "", "", false
-	}
 	u, p, ok := strings.Cut(string(raw), ":")
-	return u, p, ok
+	if err != nil || !ok || !utf8.Valid(raw) {
+		return Credentials{Present: true, Unusable: "the Authorization header is not valid HTTP Basic"}
+	}
+	return Credentials{Present: true, User: u, Password: p}
 }
 
 // looksSOAP guesses whether an unparsable body meant to be SOAP, so its
@@ -234,6 +245,10 @@ func looksSOAP(b []byte) bool {
 // the headers are in; slow senders get a 30003 fault and the connection is
 // closed. (Slow headers are cut off by the server's ReadHeaderTimeout.)
 var bodyTimeout = 10 * time.Second
+
+// replyTimeout is how long a client may take to read its reply once ipsd
+// starts writing it.
+var replyTimeout = 30 * time.Second
 
 // bodyBudget bounds the request bodies held in memory at once, so that
 // many large requests at the same time answer busy instead of growing the
@@ -305,9 +320,9 @@ func acceptsGzip(h string) bool {
 	return false
 }
 
-// sourceGone turns the failure of a copy whose source file was removed
-// behind the catalog's back (before the tree watcher caught up) into the
-// fault of an unknown asset handle.
+// sourceGone turns the failure of a copy whose source file was removed or
+// replaced by a symlink behind the catalog's back (before the tree watcher
+// caught up) into the fault of an unknown asset handle.
 func (d *Daemon) sourceGone(handle string, f *Fault) *Fault {
 	if f.Code != 30000 || f.Status != 0 || f.Kind != "ipsApiFault" {
 		return f
@@ -321,8 +336,13 @@ func (d *Daemon) sourceGone(handle string, f *Fault) *Fault {
 		return f
 	}
 	defer root.Close()
-	if _, err := root.Lstat(a.Path); errors.Is(err, fs.ErrNotExist) {
+	fi, err := root.Lstat(a.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return apiFault(30001, "Invalid assetHandle '%s': its file is gone.", printable(handle))
+	case err == nil && !fi.Mode().IsRegular():
+		// replaced by a symlink (never followed) or something else
+		return apiFault(30001, "Invalid assetHandle '%s': its file is no longer a regular file.", printable(handle))
 	}
 	return f
 }

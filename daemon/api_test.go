@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"image"
 	"image/color"
@@ -11,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,6 +168,11 @@ func soapWith(user, password, body string) string {
 	return `<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Header>` + h + `</soapenv:Header><soapenv:Body>` + body + `</soapenv:Body></soapenv:Envelope>`
 }
 
+// withHeader wraps body in a SOAP envelope with header in soapenv:Header.
+func withHeader(header, body string) string {
+	return `<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Header>` + header + `</soapenv:Header><soapenv:Body>` + body + `</soapenv:Body></soapenv:Envelope>`
+}
+
 func copyParam(company, asset, folder, name string) string {
 	return `<copyImageParam xmlns="` + nsDefault + `"><companyHandle>` + company + `</companyHandle><assetHandle>` + asset +
 		`</assetHandle><folderHandle>` + folder + `</folderHandle><name>` + name + `</name><urlModifier/></copyImageParam>`
@@ -182,6 +191,13 @@ func faultCode(body string) string {
 // TestRolesAndMemberships runs copyImage and a read operation for every
 // role in every membership situation.
 func TestRolesAndMemberships(t *testing.T) {
+	// ips-api.md §1.5, written out here rather than taken from auth.go
+	docRoles := []string{"IpsAdmin", "IpsCompanyAdmin", "IpsUser", "ImagePortalAdmin", "ImagePortalContrib",
+		"ImagePortalContribUser", "ImagePortalUser", "TrialSiteAdmin", "TrialSiteUser", "WebServiceUser"}
+	docCopyRoles := []string{"IpsAdmin", "IpsCompanyAdmin", "IpsUser", "ImagePortalAdmin", "ImagePortalContrib", "ImagePortalContribUser"}
+	if !slices.Equal(slices.Sorted(slices.Values(allRoles)), slices.Sorted(slices.Values(docRoles))) {
+		t.Fatalf("allRoles = %v; want the ten roles of ips-api.md §1.5", allRoles)
+	}
 	type who struct {
 		email, role, where string // where: "member", "other company", "none"
 		admin              bool
@@ -194,8 +210,11 @@ func TestRolesAndMemberships(t *testing.T) {
 	}
 	people = append(people,
 		who{email: "admin@x", where: "none", admin: true},
+		who{email: "admin-portaluser@x", role: "ImagePortalUser", where: "member", admin: true},
+		who{email: "admin-elsewhere@x", role: "WebServiceUser", where: "other company", admin: true},
 		who{email: "nobody@x", where: "none"},
 		who{email: "twohats@x", role: "ImagePortalUser+IpsUser", where: "member"},
+		who{email: "twohats-denied@x", role: "WebServiceUser+TrialSiteUser", where: "member"},
 	)
 	hash := hashOf(t, "pw")
 	var us []UserConfig
@@ -213,6 +232,21 @@ func TestRolesAndMemberships(t *testing.T) {
 	}
 	a := startAPI(t, us)
 	src := a.asset(t, "Acme/pics/red.png")
+	co := "<companyHandle>" + a.acme.Handle + "</companyHandle>"
+	reads := map[string]string{
+		"getCompanyInfo":  "<companyName>Acme</companyName>",
+		"getFolders":      co,
+		"getFolderTree":   co + "<depth>1</depth>",
+		"getAssets":       co + "<assetHandleArray><items>" + src + "</items></assetHandleArray>",
+		"getAssetsByName": co + "<nameArray><items>red</items></nameArray>",
+		"checkAssetNames": co + "<assetNameArray><items>red</items></assetNameArray>",
+		"searchAssets":    co + "<includeSubfolders>true</includeSubfolders>",
+	}
+	for op := range readOps {
+		if reads[op] == "" {
+			t.Fatalf("read operation %s has no case in this table", op)
+		}
+	}
 
 	for i, p := range people {
 		t.Run(p.email, func(t *testing.T) {
@@ -222,10 +256,10 @@ func TestRolesAndMemberships(t *testing.T) {
 			case p.where != "member":
 				wantCopy, wantRead = "20000", "20000"
 			default:
-				if !slices.ContainsFunc(strings.Split(p.role, "+"), func(r string) bool { return slices.Contains(copyRoles, r) }) {
+				if !slices.ContainsFunc(strings.Split(p.role, "+"), func(r string) bool { return slices.Contains(docCopyRoles, r) }) {
 					wantCopy = "20003"
 				}
-				if !slices.ContainsFunc(strings.Split(p.role, "+"), func(r string) bool { return slices.Contains(readRoles, r) }) {
+				if !slices.ContainsFunc(strings.Split(p.role, "+"), func(r string) bool { return r != "WebServiceUser" }) {
 					wantRead = "20003"
 				}
 			}
@@ -238,13 +272,18 @@ func TestRolesAndMemberships(t *testing.T) {
 			if made := err == nil; made != (wantCopy == "") {
 				t.Errorf("copyImage made a file: %v; want %v", made, wantCopy == "")
 			}
-			read := `<getCompanyInfoParam xmlns="` + nsDefault + `"><companyName>Acme</companyName></getCompanyInfoParam>`
-			_, body = a.post(t, soapWith(p.email, "pw", read), nil)
-			if got := faultCode(body); got != wantRead {
-				t.Errorf("getCompanyInfo: fault code %q; want %q\n%s", got, wantRead, body)
-			}
-			if wantRead == "" && !strings.Contains(body, "<ns1:rootPath>Acme/</ns1:rootPath>") {
-				t.Errorf("getCompanyInfo reply: %s", body)
+			for op, inner := range reads {
+				read := `<` + op + `Param xmlns="` + nsDefault + `">` + inner + `</` + op + `Param>`
+				status, body := a.post(t, soapWith(p.email, "pw", read), nil)
+				if got := faultCode(body); got != wantRead {
+					t.Errorf("%s: fault code %q; want %q\n%s", op, got, wantRead, body)
+				}
+				if wantRead == "" && (status != 200 || !strings.Contains(body, "<ns1:"+op+"Return")) {
+					t.Errorf("%s: HTTP %d %s", op, status, body)
+				}
+				if wantRead != "" && (status != 500 || !strings.Contains(body, "<faultstring>AuthorizationException</faultstring>")) {
+					t.Errorf("%s: HTTP %d %s; want 500 with an AuthorizationException", op, status, body)
+				}
 			}
 			if p.role == "IpsCompanyAdmin" && p.where == "member" {
 				// the membership names the company, never a neighbour
@@ -268,6 +307,7 @@ func TestIdentity(t *testing.T) {
 	})
 	read := `<getCompanyInfoParam xmlns="` + nsDefault + `"><companyName>Acme</companyName></getCompanyInfoParam>`
 	basic := func(u, p string) func(*http.Request) { return func(r *http.Request) { r.SetBasicAuth(u, p) } }
+	hdr := func(k, v string) func(*http.Request) { return func(r *http.Request) { r.Header.Set(k, v) } }
 	tests := []struct {
 		name string
 		body string
@@ -286,6 +326,15 @@ func TestIdentity(t *testing.T) {
 		{"authHeader wins over Basic", soapWith("remote@x", "wrong", read), basic("remote@x", "right"), "10001"},
 		{"legacy AuthUser headers", `<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Header><AuthUser xmlns="` + nsLegacy + `">remote@x</AuthUser><AuthPassword xmlns="` + nsLegacy + `">right</AuthPassword></soapenv:Header><soapenv:Body>` + read + `</soapenv:Body></soapenv:Envelope>`, nil, ""},
 		{"empty authHeader elements count as none", soapWith("", "", read), nil, ""},
+		{"Basic that is not base64, no fallback to the peer", read, hdr("Authorization", "Basic !!!"), "10000"},
+		{"Basic without a colon, no fallback", read, hdr("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("remote@x"))), "10000"},
+		{"Bearer token, no fallback", read, hdr("Authorization", "Bearer abc"), "10000"},
+		{"basic scheme in lower case", read, hdr("Authorization", "basic "+base64.StdEncoding.EncodeToString([]byte("remote@x:right"))), ""},
+		{"authHeader with only an accessToken, no fallback", withHeader(`<authHeader xmlns="`+nsCommon+`"><accessToken>tok</accessToken><appName>x</appName></authHeader>`, read), nil, "10000"},
+		{"accessToken beside a right password", withHeader(`<authHeader xmlns="`+nsCommon+`"><accessToken>tok</accessToken><user>remote@x</user><password>right</password></authHeader>`, read), nil, ""},
+		{"accessToken, Basic right", withHeader(`<authHeader xmlns="`+nsCommon+`"><accessToken>tok</accessToken></authHeader>`, read), basic("remote@x", "right"), ""},
+		{"authHeader with only appName, peer decides", withHeader(`<authHeader xmlns="`+nsCommon+`"><appName>x</appName><appVersion>1</appVersion></authHeader>`, read), nil, ""},
+		{"authHeader user without a password", withHeader(`<authHeader xmlns="`+nsCommon+`"><user>remote@x</user></authHeader>`, read), nil, "10001"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,10 +348,59 @@ func TestIdentity(t *testing.T) {
 		})
 	}
 
+	// a local account named rather than numbered
+	if me, err := user.Current(); err == nil {
+		n := startAPI(t, []UserConfig{{Email: "named@x", Unix: []string{"no-such-account-here", me.Username}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+		if status, body := n.post(t, soapWith("", "", read), nil); status != 200 || faultCode(body) != "" {
+			t.Errorf("peer mapped by account name %s: HTTP %d %s", me.Username, status, body)
+		}
+	}
+
 	// a peer whose account maps to nobody
 	b := startAPI(t, []UserConfig{{Email: "someone@x", Unix: []string{"4000000000"}}})
 	status, body := b.post(t, soapWith("", "", read), nil)
 	if faultCode(body) != "10000" || status != 500 {
 		t.Errorf("unmapped peer: HTTP %d %s; want 500 with 10000", status, body)
+	}
+}
+
+// TestPasswordCheckedOncePerBurst: many calls at once with the same
+// credentials cost one bcrypt comparison; a wrong password is never
+// remembered.
+func TestPasswordCheckedOncePerBurst(t *testing.T) {
+	h, err := bcrypt.GenerateFromPassword([]byte("right"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := newUsers([]UserConfig{{Email: "a@x", PasswordHash: string(h)}})
+	uc := u.byEmail["a@x"]
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	before := bcryptRuns.Load()
+	for range 50 {
+		wg.Go(func() {
+			<-start
+			if !u.passwordOK(uc, "right") {
+				bad.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if n := bcryptRuns.Load() - before; n != 1 || bad.Load() != 0 {
+		t.Errorf("%d comparisons, %d refusals for 50 calls with the right password; want 1 and 0", n, bad.Load())
+	}
+	before = bcryptRuns.Load()
+	for range 2 {
+		if u.passwordOK(uc, "wrong") {
+			t.Error("wrong password accepted")
+		}
+	}
+	if n := bcryptRuns.Load() - before; n != 2 {
+		t.Errorf("%d comparisons for 2 wrong passwords in a row; want 2 (never remembered)", n)
+	}
+	if !u.passwordOK(uc, "right") || bcryptRuns.Load()-before != 2 {
+		t.Error("the right password was not remembered")
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/sync/singleflight"
 )
 
 // The IPS roles (ips-api.md §1.5).
@@ -41,6 +43,10 @@ func knownRole(r string) bool { return slices.Contains(allRoles, r) }
 type Credentials struct {
 	Present        bool
 	User, Password string
+	// Unusable says why credentials that were sent cannot be checked (an
+	// accessToken, an Authorization header that is not HTTP Basic); such
+	// a request is refused, never taken for the socket peer.
+	Unusable string
 }
 
 // String keeps the password out of logs.
@@ -53,7 +59,8 @@ type users struct {
 	byUID   map[uint32]*UserConfig
 
 	mu       sync.Mutex
-	verified map[[32]byte]bool // digests of credentials that matched their hash
+	verified map[[32]byte]bool  // digests of credentials that matched their hash
+	checking singleflight.Group // one bcrypt comparison per credentials at a time
 }
 
 // maxVerified bounds the cache of verified credentials.
@@ -63,6 +70,9 @@ const maxVerified = 4096
 // milliseconds of CPU, and a flood of wrong passwords must not starve the
 // renders.
 var bcryptSlots = make(chan struct{}, max(1, runtime.NumCPU()/2))
+
+// bcryptRuns counts bcrypt comparisons, for tests.
+var bcryptRuns atomic.Int64
 
 func newUsers(cfg []UserConfig) *users {
 	u := &users{byEmail: map[string]*UserConfig{}, byUID: map[uint32]*UserConfig{}, verified: map[[32]byte]bool{}}
@@ -96,6 +106,9 @@ func lookupUID(acct string) (uint32, bool) {
 // or the request file's owner), or the forced watch-folder user.
 func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced string) (*UserConfig, *Fault) {
 	if cred.Present {
+		if cred.User == "" && cred.Password == "" && cred.Unusable != "" {
+			return nil, authFault(10000, "The request could not be authenticated: "+cred.Unusable+".")
+		}
 		uc := u.byEmail[cred.User]
 		if uc == nil {
 			return nil, authFault(10002, "Unknown user '"+printable(cred.User)+"'.")
@@ -133,19 +146,31 @@ func (u *users) passwordOK(uc *UserConfig, password string) bool {
 	if ok {
 		return true
 	}
-	bcryptSlots <- struct{}{}
-	err := bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(password))
-	<-bcryptSlots
-	if err != nil {
-		return false
-	}
-	u.mu.Lock()
-	if len(u.verified) >= maxVerified {
-		clear(u.verified)
-	}
-	u.verified[key] = true
-	u.mu.Unlock()
-	return true
+	// a client that opens many connections at once with the same
+	// credentials waits for one comparison instead of queueing one each
+	v, _, _ := u.checking.Do(string(key[:]), func() (any, error) {
+		u.mu.Lock()
+		ok := u.verified[key] // matched by a flight that just ended
+		u.mu.Unlock()
+		if ok {
+			return true, nil
+		}
+		bcryptRuns.Add(1)
+		bcryptSlots <- struct{}{}
+		err := bcrypt.CompareHashAndPassword([]byte(uc.PasswordHash), []byte(password))
+		<-bcryptSlots
+		if err != nil {
+			return false, nil
+		}
+		u.mu.Lock()
+		if len(u.verified) >= maxVerified {
+			clear(u.verified)
+		}
+		u.verified[key] = true
+		u.mu.Unlock()
+		return true, nil
+	})
+	return v.(bool)
 }
 
 // authorize checks that uc may call op in company (name or handle): a

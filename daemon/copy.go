@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ipsd/ipsd/fsstore"
 	"github.com/ipsd/ipsd/render"
@@ -56,7 +58,7 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 
 	company, err := st.Company(p.Company)
 	if err != nil {
-		return "", apiFault(30001, "Invalid companyHandle '%s'.", p.Company)
+		return "", apiFault(30001, "Invalid companyHandle '%s'.", printable(p.Company))
 	}
 	if f := authorize(j.caller, "copyImage", company.Name, company.Handle, copyRoles); f != nil {
 		return "", f
@@ -71,11 +73,11 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 
 	src, err := st.Asset(p.Asset)
 	if err != nil || src.Company.ID != company.ID {
-		return "", apiFault(30001, "Invalid assetHandle '%s'.", p.Asset)
+		return "", apiFault(30001, "Invalid assetHandle '%s'.", printable(p.Asset))
 	}
 	folder, err := st.Folder(company, p.Folder)
 	if err != nil {
-		return "", apiFault(30001, "Invalid folderHandle '%s'.", p.Folder)
+		return "", apiFault(30001, "Invalid folderHandle '%s'.", printable(p.Folder))
 	}
 	if reason := badName(p.Name); reason != "" {
 		return "", apiFault(30001, "Invalid name '%s': %s.", printable(p.Name), reason)
@@ -84,10 +86,21 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 	if err != nil {
 		return "", apiFault(30001, "Invalid urlModifier: %v", err)
 	}
+	// the new file takes the source's extension unless the modifier
+	// changes the format
+	ext := path.Ext(src.Path)
+	if !req.IsEmpty() {
+		if out := req.OutputFormat(src.Format); out != src.Format {
+			ext = render.Ext(out)
+		}
+	}
+	if len(p.Name)+len(ext) > 255 {
+		return "", apiFault(30001, "Invalid name '%s': with its extension '%s' the file name is longer than 255 bytes.", printable(p.Name), ext)
+	}
 
 	res, err := st.Reserve(ctx, company, p.Name)
 	if errors.Is(err, fsstore.ErrNameInUse) {
-		return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
+		return "", apiFault(30000, "Asset ID '%s' is already in use.", printable(p.Name))
 	}
 	if err != nil {
 		if transient(err) {
@@ -109,9 +122,9 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 	}
 	var a fsstore.Asset
 	if req.IsEmpty() {
-		a, err = st.Create(ctx, res, folder, path.Ext(src.Path), st.CopyFrom(src), prov)
+		a, err = st.Create(ctx, res, folder, ext, st.CopyFrom(src), prov)
 	} else {
-		a, err = d.renderCopy(ctx, res, folder, src, req, prov)
+		a, err = d.renderCopy(ctx, res, folder, src, req, ext, prov)
 	}
 	if err != nil {
 		var ce *render.CommandError
@@ -119,7 +132,10 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 			return "", apiFault(30001, "Invalid urlModifier: %v", err)
 		}
 		if errors.Is(err, fsstore.ErrNameInUse) {
-			return "", apiFault(30000, "Asset ID '%s' is already in use.", p.Name)
+			return "", apiFault(30000, "Asset ID '%s' is already in use.", printable(p.Name))
+		}
+		if errors.Is(err, fsstore.ErrInvalidName) {
+			return "", apiFault(30001, "Invalid name '%s': %v", printable(p.Name), err)
 		}
 		if transient(err) {
 			return "", transientFault(30000, "Copy of '%s' failed: %v", src.Handle, err)
@@ -137,6 +153,7 @@ func (d *Daemon) renderCopy(
 	folder fsstore.Folder,
 	src fsstore.Asset,
 	req *render.Request,
+	ext string,
 	prov fsstore.Provenance,
 ) (fsstore.Asset, error) {
 	data, err := d.store.ReadAsset(src)
@@ -145,10 +162,6 @@ func (d *Daemon) renderCopy(
 	}
 	d.metrics.BytesRead.Add(float64(len(data)))
 
-	ext := path.Ext(src.Path)
-	if out := req.OutputFormat(src.Format); out != src.Format {
-		ext = render.Ext(out)
-	}
 	lim := render.Limits{
 		MaxSourcePixels: d.cfg().Render.MaxSourcePixels,
 		MaxOutputPixels: d.cfg().Render.MaxOutputPixels,
@@ -191,7 +204,9 @@ func (d *Daemon) acquire(ctx context.Context, channel string, wait bool) (func()
 	}, nil
 }
 
-// badName says why name cannot be an Asset ID, or "" when it can.
+// badName says why name cannot be an Asset ID, or "" when it can. The
+// rules are fsstore.ValidateName's, checked here first so that the reason
+// is short and names the rule.
 func badName(name string) string {
 	switch {
 	case name == "":
@@ -202,25 +217,37 @@ func badName(name string) string {
 		return "not a name"
 	case strings.HasPrefix(name, "."):
 		return "starts with '.'"
+	case strings.HasPrefix(name, "~$"):
+		return "starts with '~$'"
+	case strings.Contains(name, ".."):
+		return "contains '..'"
 	}
 	for _, r := range name {
 		switch {
-		case r < 0x20 || r == 0x7f:
+		case unicode.IsControl(r):
 			return "contains a control character"
 		case strings.ContainsRune(`/\|`, r):
 			return "contains '" + string(r) + "'"
 		}
 	}
+	if fsstore.ValidateName(name) != nil {
+		return "not allowed as an asset name"
+	}
 	return ""
 }
 
-// printable makes a name safe to quote in a one-line reason.
+// printable makes a value from a request safe to quote in a one-line
+// reason: at most 80 bytes, control characters (C0, DEL, C1) shown as '?'.
 func printable(s string) string {
 	if len(s) > 80 {
-		s = s[:80] + "..."
+		i := 80
+		for i > 0 && !utf8.RuneStart(s[i]) {
+			i--
+		}
+		s = s[:i] + "..."
 	}
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) || r == utf8.RuneError {
 			return '?'
 		}
 		return r

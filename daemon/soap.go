@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -64,17 +66,39 @@ func (f *Fault) Family() string {
 }
 
 func authFault(code int, reason string) *Fault {
-	return &Fault{Kind: "authenticationFault", Code: code, Reason: reason}
+	return &Fault{Kind: "authenticationFault", Code: code, Reason: oneLine(reason)}
 }
 
 func authzFault(code int, reason string) *Fault {
-	return &Fault{Kind: "authorizationFault", Code: code, Reason: reason}
+	return &Fault{Kind: "authorizationFault", Code: code, Reason: oneLine(reason)}
 }
 
 func apiFault(code int, format string, a ...any) *Fault {
-	r := fmt.Sprintf(format, a...)
-	r = strings.Join(strings.Fields(r), " ") // one line
-	return &Fault{Kind: "ipsApiFault", Code: code, Reason: r}
+	return &Fault{Kind: "ipsApiFault", Code: code, Reason: oneLine(fmt.Sprintf(format, a...))}
+}
+
+// maxReason bounds a fault reason: values quoted from a request (a 60 KiB
+// modifier command, say) are cut rather than sent back and logged whole.
+const maxReason = 300
+
+// oneLine makes r a reason: one line, control characters shown as '?', at
+// most maxReason bytes.
+func oneLine(r string) string {
+	r = strings.Join(strings.Fields(r), " ")
+	r = strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return '?'
+		}
+		return c
+	}, r)
+	if len(r) > maxReason {
+		i := maxReason
+		for i > 0 && !utf8.RuneStart(r[i]) {
+			i--
+		}
+		r = r[:i] + "..."
+	}
+	return r
 }
 
 func busyFault() *Fault {
@@ -105,7 +129,10 @@ func (n *node) child(local string) *node {
 // declarations, deep nesting and invalid UTF-8, so that what follows never
 // sees a hostile document; the body size is bounded by the caller.
 func parseXML(data []byte) (*node, error) {
-	if !utf8.Valid(data) {
+	// a UTF-8 byte order mark, as .NET writers put it, is not text
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	enc := declaredEncoding(data)
+	if !isLatin1(enc) && !utf8.Valid(data) {
 		return nil, errors.New("request is not valid UTF-8")
 	}
 	if err := checkRuns(data); err != nil {
@@ -113,6 +140,7 @@ func parseXML(data []byte) (*node, error) {
 	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
+	d.CharsetReader = charsetReader
 	var stack []*node
 	var root *node
 	elements := 0
@@ -178,6 +206,79 @@ func parseXML(data []byte) (*node, error) {
 	return root, nil
 }
 
+// xmlDeclRE finds the encoding named in an XML declaration.
+var xmlDeclRE = regexp.MustCompile(`^<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']`)
+
+// declaredEncoding returns the lower-cased encoding of data's XML
+// declaration, or "" when it names none.
+func declaredEncoding(data []byte) string {
+	m := xmlDeclRE.FindSubmatch(data[:min(len(data), 256)])
+	if m == nil {
+		return ""
+	}
+	return strings.ToLower(string(m[1]))
+}
+
+func isLatin1(enc string) bool {
+	switch enc {
+	case "iso-8859-1", "iso_8859-1", "latin1", "latin-1", "l1":
+		return true
+	}
+	return false
+}
+
+// charsetReader lets the decoder read the encodings besides UTF-8 that SOAP
+// stacks declare: US-ASCII, and ISO-8859-1 decoded into UTF-8. Others are
+// refused (30003) rather than misread.
+func charsetReader(label string, input io.Reader) (io.Reader, error) {
+	switch enc := strings.ToLower(label); {
+	case enc == "utf-8" || enc == "utf8":
+		return input, nil
+	case enc == "us-ascii" || enc == "ascii":
+		return asciiReader{input}, nil
+	case isLatin1(enc):
+		return &latin1Reader{r: input}, nil
+	}
+	return nil, fmt.Errorf("encoding %q is not supported: send UTF-8", label)
+}
+
+// asciiReader passes US-ASCII through and fails on any other byte.
+type asciiReader struct{ r io.Reader }
+
+func (a asciiReader) Read(p []byte) (int, error) {
+	n, err := a.r.Read(p)
+	for _, c := range p[:n] {
+		if c >= 0x80 {
+			return 0, errors.New("a byte over 0x7f in a US-ASCII document")
+		}
+	}
+	return n, err
+}
+
+// latin1Reader decodes ISO-8859-1 into UTF-8.
+type latin1Reader struct {
+	r   io.Reader
+	in  [512]byte
+	out []byte // decoded from in
+	off int    // of out already returned
+}
+
+func (l *latin1Reader) Read(p []byte) (int, error) {
+	for l.off == len(l.out) {
+		n, err := l.r.Read(l.in[:])
+		l.out, l.off = l.out[:0], 0
+		for _, c := range l.in[:n] {
+			l.out = utf8.AppendRune(l.out, rune(c))
+		}
+		if n == 0 && err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, l.out[l.off:])
+	l.off += n
+	return n, nil
+}
+
 // checkRuns refuses a document with a run of more than maxText bytes
 // between markup delimiters (a huge text node, comment or tag) before the
 // decoder spends time on it. The scan is a cheap byte search; the parser
@@ -200,6 +301,17 @@ func checkRuns(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// xmlErrorText is err's message without the request text some decoder
+// errors quote: an undeclared entity is named by what follows the '&',
+// which may be part of a password a client forgot to escape.
+func xmlErrorText(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "invalid character entity "); i >= 0 {
+		msg = msg[:i] + "an '&' that starts no known entity (escape it as &amp;)"
+	}
+	return msg
 }
 
 // isIpsNS reports whether ns is the IPS common namespace or a versioned one.
@@ -228,7 +340,7 @@ type call struct {
 func decodeCall(body []byte) (*call, *Fault) {
 	root, err := parseXML(body)
 	if err != nil {
-		return nil, apiFault(30003, "Invalid request XML: %v", err)
+		return nil, apiFault(30003, "Invalid request XML: %s", xmlErrorText(err))
 	}
 	c := &call{}
 	param := root
@@ -238,7 +350,14 @@ func decodeCall(body []byte) (*call, *Fault) {
 		}
 		c.SOAP = true
 		param = nil
+		seen := map[string]bool{}
 		for _, k := range root.Kids {
+			if k.Space == nsSOAP && (k.Local == "Header" || k.Local == "Body") {
+				if seen[k.Local] {
+					return nil, apiFault(30003, "Invalid request XML: more than one SOAP %s", k.Local)
+				}
+				seen[k.Local] = true
+			}
 			switch {
 			case k.Local == "Header" && k.Space == nsSOAP:
 				if f := c.readHeader(k); f != nil {
@@ -266,7 +385,7 @@ func decodeCall(body []byte) (*call, *Fault) {
 	}
 	// credentials count when something was filled in: generated clients
 	// send an authHeader with only appName, or with empty elements
-	c.Cred.Present = c.Cred.User != "" || c.Cred.Password != ""
+	c.Cred.Present = c.Cred.User != "" || c.Cred.Password != "" || c.Cred.Unusable != ""
 	return c, nil
 }
 
@@ -281,6 +400,9 @@ func (c *call) readHeader(h *node) *Fault {
 		case "authHeader":
 			for _, f := range k.Kids {
 				v := strings.TrimSpace(f.Text)
+				if v == "" && (f.Local == "gzipResponse" || f.Local == "faultHttpStatusCode") {
+					continue // empty or xsi:nil: as if absent
+				}
 				switch f.Local {
 				case "user":
 					c.Cred.User = v
@@ -301,11 +423,18 @@ func (c *call) readHeader(h *node) *Fault {
 						return apiFault(30001, "Invalid gzipResponse '%s'", printable(v))
 					}
 				case "faultHttpStatusCode":
+					// a fault needs a final status that carries a body: no
+					// 1xx (net/http would send it as an interim reply), no
+					// 204 or 304
 					n, err := strconv.Atoi(v)
-					if err != nil || n < 100 || n > 599 {
-						return apiFault(30001, "Invalid faultHttpStatusCode '%s'", printable(v))
+					if err != nil || n < 200 || n > 599 || n == 204 || n == 304 {
+						return apiFault(30001, "Invalid faultHttpStatusCode '%s': want an HTTP status from 200 to 599 that carries a body.", printable(v))
 					}
 					c.FaultCode = n
+				case "accessToken", "samlResponse":
+					if v != "" {
+						c.Cred.Unusable = f.Local + " is not supported; send user and password"
+					}
 				}
 			}
 		case "AuthUser":

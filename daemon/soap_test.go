@@ -56,7 +56,16 @@ func TestDecodeCallRefusesHostileXML(t *testing.T) {
 		"truncated":      `<copyImageParam xmlns="` + nsDefault + `"><name>x</name>`,
 		"wrong ns":       `<copyImageParam xmlns="urn:other"/>`,
 		"two roots":      `<a/><b/>`,
-		"empty":          ``,
+		"two SOAP bodies": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><getFoldersParam xmlns="` + nsDefault +
+			`"/></e:Body><e:Body><copyImageParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"two SOAP headers": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header/><e:Header/><e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"SOAP 1.2":         `<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"no SOAP Body":     `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header/></e:Envelope>`,
+		"two elements in the Body": `<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Body><getFoldersParam xmlns="` + nsDefault +
+			`"/><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`,
+		"a PI":        `<?php echo 1 ?><copyImageParam xmlns="` + nsDefault + `"/>`,
+		"not a Param": `<copyImageReturn xmlns="` + nsDefault + `"/>`,
+		"empty":       ``,
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -89,5 +98,77 @@ func TestEncodeReplyAndFault(t *testing.T) {
 	got = string(encodeFault(false, authFault(10001, "Invalid username/password")))
 	if !strings.Contains(got, `<authenticationFault xmlns="http://www.scene7.com/IpsApi/xsd"><code>10001</code>`) {
 		t.Errorf("bare fault = %s", got)
+	}
+}
+
+// TestDecodeCallEncodings: a UTF-8 byte order mark and the encodings SOAP
+// stacks declare besides UTF-8 are read; others are refused, not misread.
+func TestDecodeCallEncodings(t *testing.T) {
+	body := func(decl, name string) string {
+		return decl + `<copyImageParam xmlns="` + nsDefault + `"><companyHandle>c|6</companyHandle><assetHandle>a|1</assetHandle>` +
+			`<folderHandle>Co/</folderHandle><name>` + name + `</name><urlModifier/></copyImageParam>`
+	}
+	ok := []struct{ name, body, want string }{
+		{"UTF-8 BOM", "\xef\xbb\xbf" + body(`<?xml version="1.0" encoding="utf-8"?>`, "Caf\xc3\xa9"), "Café"},
+		{"UTF-8 BOM, no declaration", "\xef\xbb\xbf" + body("", "x"), "x"},
+		{"ISO-8859-1", body(`<?xml version="1.0" encoding="ISO-8859-1"?>`, "Caf\xe9 \xff"), "Café ÿ"},
+		{"US-ASCII", body(`<?xml version='1.0' encoding='us-ascii'?>`, "plain"), "plain"},
+	}
+	for _, tt := range ok {
+		t.Run(tt.name, func(t *testing.T) {
+			c, f := decodeCall([]byte(tt.body))
+			if f != nil {
+				t.Fatalf("decodeCall: %v", f)
+			}
+			if p, f := readCopyParams(c); f != nil || p.Name != tt.want {
+				t.Errorf("name %q, %v; want %q", p.Name, f, tt.want)
+			}
+		})
+	}
+	bad := map[string]string{
+		"latin-1 bytes without a declaration": body("", "Caf\xe9"),
+		"a high byte in US-ASCII":             body(`<?xml version="1.0" encoding="US-ASCII"?>`, "Caf\xc3\xa9"),
+		"Shift_JIS":                           body(`<?xml version="1.0" encoding="Shift_JIS"?>`, "x"),
+		"UTF-16 declared":                     body(`<?xml version="1.0" encoding="UTF-16"?>`, "x"),
+	}
+	for name, b := range bad {
+		t.Run(name, func(t *testing.T) {
+			if _, f := decodeCall([]byte(b)); f == nil || f.Code != 30003 {
+				t.Errorf("decodeCall = %v; want fault 30003", f)
+			}
+		})
+	}
+}
+
+// TestFaultHttpStatusCode: the status a client asks for faults must be a
+// final status with a body; anything else is a 30001 fault.
+func TestFaultHttpStatusCode(t *testing.T) {
+	env := func(v string) []byte {
+		return []byte(`<e:Envelope xmlns:e="` + nsSOAP + `"><e:Header><h:authHeader xmlns:h="` + nsCommon + `"><h:faultHttpStatusCode>` + v +
+			`</h:faultHttpStatusCode></h:authHeader></e:Header><e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`)
+	}
+	for v, want := range map[string]int{"200": 200, " 299 ": 299, "503": 503, "599": 599, "": 0} {
+		if c, f := decodeCall(env(v)); f != nil || c.FaultCode != want {
+			t.Errorf("faultHttpStatusCode %q: %v, %v; want %d", v, c, f, want)
+		}
+	}
+	for _, v := range []string{"100", "101", "199", "204", "304", "600", "-1", "2e2", "abc"} {
+		if _, f := decodeCall(env(v)); f == nil || f.Code != 30001 || !strings.Contains(f.Reason, "faultHttpStatusCode") {
+			t.Errorf("faultHttpStatusCode %q: %v; want a 30001 fault naming it", v, f)
+		}
+	}
+}
+
+// TestXMLErrorsQuoteNoSecrets: a password with an unescaped '&' breaks the
+// XML; the fault (which is also logged) must not quote what followed it.
+func TestXMLErrorsQuoteNoSecrets(t *testing.T) {
+	body := `<e:Envelope xmlns:e="` + nsSOAP + `"><e:Header><authHeader xmlns="` + nsCommon + `"><user>u@x</user><password>pa&s3cr3t;word</password></authHeader></e:Header>` +
+		`<e:Body><getFoldersParam xmlns="` + nsDefault + `"/></e:Body></e:Envelope>`
+	_, f := decodeCall([]byte(body))
+	if f == nil || f.Code != 30003 || !strings.Contains(f.Reason, "&amp;") {
+		t.Fatalf("decodeCall = %v; want a 30003 fault about the '&'", f)
+	}
+	if strings.Contains(f.Reason, "s3cr3t") {
+		t.Errorf("reason quotes the password: %s", f.Reason)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -93,7 +95,44 @@ func TestCopyBatch(t *testing.T) {
 	if _, errs, code := run("-batch", dir, "-user", "batch@example.com", "-password", "x"); code == 0 || !strings.Contains(errs, "-password") {
 		t.Errorf("-password flag accepted (exit %d): %s", code, errs)
 	}
+
+	// one copy with the password from the environment; a wrong one is
+	// refused with 10001, none at all before anything is sent
+	one := func(name, pwEnv string) (string, string, int) {
+		cmd := exec.Command(binPath, "copy", "-config", e.config, "-user", "batch@example.com",
+			"-company", company, "-asset", src, "-folder", "ApiTestCo/out/", "-name", name)
+		cmd.Env = os.Environ()
+		if pwEnv != "<unset>" {
+			cmd.Env = append(cmd.Env, "IPSD_PASSWORD="+pwEnv)
+		}
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return out.String(), errb.String(), code
+	}
+	if out, errs, code := one("fromenv", "batch-pw"); code != 0 || !handleLineRE.MatchString(out) {
+		t.Errorf("IPSD_PASSWORD: exit %d, stdout %q, stderr %s", code, out, errs)
+	} else if _, err := os.Stat(filepath.Join(e.root, "ApiTestCo/out/fromenv.jpg")); err != nil {
+		t.Error(err)
+	}
+	if out, errs, code := one("wrongenv", "not-it"); code != 1 || out != "" || !strings.Contains(errs, "authenticationFault 10001") {
+		t.Errorf("wrong IPSD_PASSWORD: exit %d, stdout %q, stderr %s", code, out, errs)
+	}
+	if _, errs, code := one("nopw", "<unset>"); code == 0 || !strings.Contains(errs, "IPSD_PASSWORD") {
+		t.Errorf("-user without a password: exit %d, stderr %s", code, errs)
+	}
+	if strings.Contains(e.logs.String(), "batch-pw") || strings.Contains(e.logs.String(), "not-it") {
+		t.Error("a password appears in the daemon log")
+	}
 }
+
+var handleLineRE = regexp.MustCompile(`^a\|\d+\|1\|\d+\n$`)
 
 // TestBatchRetriesBusy: busy faults are retried with backoff until the
 // daemon takes the request; other faults are not retried.
@@ -135,5 +174,83 @@ func TestBatchRetriesBusy(t *testing.T) {
 	calls.Store(10)
 	if _, tries, err := sendRetrying(context.Background(), c, []byte("<name>bad</name>"), o); busy(err) || err == nil || tries != 0 {
 		t.Errorf("a 30001 fault: %d retries, %v; want no retry", tries, err)
+	}
+}
+
+// TestBatchBoundedWithProgress: a batch never has more than -parallel
+// requests in flight, does reach that many, draws its progress bar when
+// asked to, and counts every request in the summary.
+func TestBatchBoundedWithProgress(t *testing.T) {
+	const parallel, n = 3, 12
+	sock := filepath.Join(t.TempDir(), "fake.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inFlight, most, served := 0, 0, 0
+	// the first requests wait until parallel of them are in flight
+	// together, and a moment longer so that any beyond the bound arrive
+	// too; a client that never gets there is let through after a while,
+	// and the count below fails the test
+	full := make(chan struct{})
+	var open sync.Once
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		if inFlight == parallel {
+			time.AfterFunc(300*time.Millisecond, func() { open.Do(func() { close(full) }) })
+		}
+		mu.Unlock()
+		select {
+		case <-full:
+		case <-time.After(30 * time.Second):
+			open.Do(func() { close(full) })
+		}
+		mu.Lock()
+		inFlight--
+		served++
+		id := served
+		mu.Unlock()
+		fmt.Fprintf(w, `<copyImageReturn xmlns="%s"><assetHandle>a|%d|1|1</assetHandle></copyImageReturn>`, ns, id)
+	})}
+	go srv.Serve(ln) // returns when Close is called
+	t.Cleanup(func() { srv.Close() })
+
+	dir := filepath.Join(t.TempDir(), "reqs")
+	os.MkdirAll(dir, 0o755)
+	for i := range n {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("r%02d.xml", i)), []byte(copyXML(ns, "c|1", "a|1", "A/", fmt.Sprintf("n%d", i), "")), 0o644)
+	}
+	var stdout, stderr bytes.Buffer
+	err = runBatch(context.Background(), newClient(sock), dir, batchOptions{parallel: parallel, retries: 1, progress: true}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("runBatch: %v\n%s", err, stderr.String())
+	}
+	mu.Lock()
+	if most != parallel {
+		t.Errorf("at most %d requests in flight; want exactly -parallel %d", most, parallel)
+	}
+	mu.Unlock()
+	if got := strings.Count(stdout.String(), "\ta|"); got != n {
+		t.Errorf("%d handles printed; want %d\n%s", got, n, stdout.String())
+	}
+	// the bar draws its description and count as it goes
+	if !strings.Contains(stderr.String(), "copying") || !strings.Contains(stderr.String(), fmt.Sprintf("/%d", n)) {
+		t.Errorf("no progress bar on stderr:\n%q", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), fmt.Sprintf("%d requests: %d copied, 0 failed, 0 busy retries", n, n)) {
+		t.Errorf("summary missing:\n%s", stderr.String())
+	}
+
+	// without progress, stderr holds the summary alone
+	stderr.Reset()
+	if err := runBatch(context.Background(), newClient(sock), dir, batchOptions{parallel: parallel, retries: 1}, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(stderr.String(), "\n"); lines != 1 || strings.Contains(stderr.String(), "copying") {
+		t.Errorf("stderr without a bar:\n%q", stderr.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -146,6 +147,16 @@ func TestWireOptions(t *testing.T) {
 			t.Errorf("Content-Encoding %q; want none", h.Get("Content-Encoding"))
 		}
 	})
+	t.Run("SOAPAction forms", func(t *testing.T) {
+		// ipsd dispatches on the body: bare, quoted, empty, absent, even a
+		// SOAPAction naming another operation
+		for _, sa := range []string{"getCompanyInfo", `"getCompanyInfo"`, `""`, "", "<absent>", `"copyImage"`, "urn:whatever#getCompanyInfo"} {
+			status, _, body := e.call(envelope(hdr(""), info), map[string]string{"SOAPAction": sa, "Accept-Encoding": "identity"})
+			if status != 200 || !strings.Contains(body, wantInfo) {
+				t.Errorf("SOAPAction %q: HTTP %d %s", sa, status, body)
+			}
+		}
+	})
 	t.Run("faultHttpStatusCode", func(t *testing.T) {
 		bad := `<authHeader xmlns="http://www.scene7.com/IpsApi/xsd"><user>client@example.com</user><password>nope</password><faultHttpStatusCode>299</faultHttpStatusCode></authHeader>`
 		status, _, body := e.call(envelope(bad, info), nil)
@@ -164,7 +175,25 @@ func TestWireOptions(t *testing.T) {
 			if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`<wsdl:definitions`)) {
 				t.Fatalf("HTTP %d %.200s", resp.StatusCode, b)
 			}
-			for _, op := range []string{"copyImage", "getCompanyInfo", "getFolders", "getFolderTree", "getAssets", "getAssetsByName", "checkAssetNames", "searchAssets"} {
+			implemented := []string{"checkAssetNames", "copyImage", "getAssets", "getAssetsByName", "getCompanyInfo", "getFolderTree", "getFolders", "searchAssets"}
+			// exactly these operations, each once in the port type and once
+			// in the binding, and a Param element for each and no other
+			var ops, params []string
+			for _, m := range regexp.MustCompile(`<wsdl:operation name="(\w+)">`).FindAllSubmatch(b, -1) {
+				ops = append(ops, string(m[1]))
+			}
+			for _, m := range regexp.MustCompile(`<xsd:element name="(\w+)Param">`).FindAllSubmatch(b, -1) {
+				params = append(params, string(m[1]))
+			}
+			slices.Sort(ops)
+			slices.Sort(params)
+			if want := slices.Sorted(slices.Values(append(slices.Clone(implemented), implemented...))); !slices.Equal(ops, want) {
+				t.Errorf("WSDL operations %v; want each of %v twice", ops, implemented)
+			}
+			if !slices.Equal(params, implemented) {
+				t.Errorf("WSDL Param elements %v; want %v", params, implemented)
+			}
+			for _, op := range implemented {
 				if !bytes.Contains(b, []byte(`<soap:operation soapAction="`+op+`"`)) || !bytes.Contains(b, []byte(`<xsd:element name="`+op+`Param">`)) {
 					t.Errorf("WSDL lacks operation %s", op)
 				}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,9 @@ import (
 // copies by [api] max_queue.
 const maxDaemonRSS = 200 << 20
 
-// TestConcurrentClients: 200 clients each send 5 copy requests at once.
+// TestConcurrentClients: 200 clients each send 5 copy requests at once, a
+// quarter of them with credentials in an authHeader, the others as the
+// socket peer.
 // Every request is answered with a copy, the busy fault, or (for names two
 // clients race for) the name-in-use fault; no copy is made twice, nothing
 // refused leaves a file, and the daemon stays within its memory bound.
@@ -32,7 +35,7 @@ func TestConcurrentClients(t *testing.T) {
 	}
 	old := binPath
 	binPath = plain
-	e := startEnv(t, "")
+	e := startEnv(t, userTOML(t, "load@example.com", "load-pw", false, "ApiTestCo=IpsUser"))
 	binPath = old
 	company := e.ls("")["ApiTestCo"]
 	tree := e.ls("ApiTestCo/")
@@ -62,6 +65,10 @@ func TestConcurrentClients(t *testing.T) {
 			wg.Go(func() {
 				<-start
 				body := copyXML(ns, company, srcs[c%2], "ApiTestCo/out/", name, mod)
+				if c%4 == 1 {
+					// a quarter of the clients authenticate in an authHeader
+					body = envelope(`<authHeader xmlns="http://www.scene7.com/IpsApi/xsd"><user>load@example.com</user><password>load-pw</password></authHeader>`, body)
+				}
 				req, _ := http.NewRequest("POST", "http://ipsd/scene7/services/IpsApiService", strings.NewReader(body))
 				resp, err := hc.Do(req)
 				if err != nil {
@@ -102,7 +109,7 @@ func TestConcurrentClients(t *testing.T) {
 				t.Errorf("%s: answered OK but %v", r.name, statErr)
 			}
 			ok++
-		case r.status == 503 && strings.Contains(r.body, "<code>30000</code><reason>Server busy, retry later.</reason>"):
+		case r.status == 503 && busyRE.MatchString(r.body):
 			busy++
 		case r.status == 500 && strings.HasPrefix(r.name, "dup") && strings.Contains(r.body, "Asset ID '"+r.name+"' is already in use."):
 			inUse++
@@ -136,6 +143,8 @@ func TestConcurrentClients(t *testing.T) {
 		t.Errorf("after the load: HTTP %d %s", status, body)
 	}
 }
+
+var busyRE = regexp.MustCompile(`<(?:ns1:)?code>30000</(?:ns1:)?code><(?:ns1:)?reason>Server busy, retry later\.</`)
 
 // peakRSS reads VmHWM of a process.
 func peakRSS(t *testing.T, pid int) int64 {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -135,5 +137,51 @@ func TestSocketModeAndActivation(t *testing.T) {
 	}
 	if _, err := os.Stat(e.socket); err == nil {
 		t.Errorf("ipsd created %s although systemd handed it a socket", e.socket)
+	}
+}
+
+// TestSocketConfiguredModeAndGroup: [api] socket_mode and socket_group set
+// the socket file's permission bits and group.
+func TestSocketConfiguredModeAndGroup(t *testing.T) {
+	e := startEnv(t, "")
+	e.cmd.Process.Kill()
+	e.cmd.Wait()
+	os.Remove(e.socket) // left by the kill
+
+	// a group other than the daemon's own, so that the chown is visible
+	gid := os.Getegid()
+	if os.Geteuid() == 0 {
+		gid = 4242 // root may give the socket any group, named or not
+	} else if gs, _ := os.Getgroups(); len(gs) > 0 {
+		for _, g := range gs {
+			if g != gid {
+				gid = g
+				break
+			}
+		}
+	}
+	cfg, err := os.ReadFile(e.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := fmt.Sprintf("[api]\nsocket = \"ipsd.sock\"\nsocket_mode = \"0640\"\nsocket_group = \"%d\"\n", gid)
+	if !bytes.Contains(cfg, []byte("[api]\nsocket = \"ipsd.sock\"\n")) {
+		t.Fatalf("config has no [api] table to change:\n%s", cfg)
+	}
+	cfg = bytes.Replace(cfg, []byte("[api]\nsocket = \"ipsd.sock\"\n"), []byte(api), 1)
+	if err := os.WriteFile(e.config, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	fi, err := os.Stat(e.socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o640 || int(st.Gid) != gid {
+		t.Errorf("socket mode %v group %d; want a socket with 0640 and group %d", fi.Mode(), st.Gid, gid)
+	}
+	if status, body := e.post(`<getCompanyInfoParam xmlns="` + ns + `"><companyName>ApiTestCo</companyName></getCompanyInfoParam>`); status != 200 {
+		t.Errorf("HTTP %d %s", status, body)
 	}
 }

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // batchOptions bound a batch run.
@@ -26,6 +25,7 @@ type batchOptions struct {
 	// backoff is the first wait after a busy fault; it doubles up to
 	// maxBackoff, with jitter.
 	backoff, maxBackoff time.Duration
+	progress            bool // draw a progress bar on stderr
 }
 
 // batchItem is one request of a batch: a file or a CSV row.
@@ -109,13 +109,9 @@ func runBatch(ctx context.Context, c *client, src string, o batchOptions, stdout
 	if len(items) == 0 {
 		return fmt.Errorf("no requests in %s", src)
 	}
-	visible := false
-	if f, ok := stderr.(*os.File); ok {
-		visible = term.IsTerminal(int(f.Fd()))
-	}
 	bar := progressbar.NewOptions(len(items),
 		progressbar.OptionSetWriter(stderr),
-		progressbar.OptionSetVisibility(visible),
+		progressbar.OptionSetVisibility(o.progress),
 		progressbar.OptionSetDescription("copying"),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetPredictTime(true),

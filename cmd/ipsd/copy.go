@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/ipsd/ipsd/daemon"
 )
 
@@ -198,7 +200,13 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 		if *parallel < 1 || *retries < 0 {
 			return errors.New("-parallel must be at least 1 and -retries not negative")
 		}
-		return runBatch(context.Background(), c, *batch, batchOptions{parallel: *parallel, retries: *retries}, stdout, stderr)
+		// the bar only on a terminal, so that logs of scripted runs stay clean
+		progress := false
+		if f, ok := stderr.(*os.File); ok {
+			progress = term.IsTerminal(int(f.Fd()))
+		}
+		o := batchOptions{parallel: *parallel, retries: *retries, progress: progress}
+		return runBatch(context.Background(), c, *batch, o, stdout, stderr)
 	}
 	var missing []string
 	for _, f := range []struct{ flag, v string }{{"-company", r.Company}, {"-asset", r.Asset}, {"-folder", r.Folder}, {"-name", r.Name}} {

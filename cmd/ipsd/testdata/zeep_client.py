@@ -6,7 +6,6 @@ object with what it got; the Go test asserts on it and on the tree.
 
 usage: zeep_client.py SOCKET USER PASSWORD COMPANY SOURCE_NAME FOLDER NEW_NAME
 """
-import io
 import json
 import sys
 import urllib.parse
@@ -14,6 +13,20 @@ import urllib.parse
 import requests_unixsocket
 import zeep
 from zeep.transports import Transport
+
+
+class SocketAdapter(requests_unixsocket.UnixAdapter):
+    """Sends every request it is mounted for to one Unix socket."""
+
+    def __init__(self, sock):
+        super().__init__()
+        self.sock_url = "http+unix://" + urllib.parse.quote(sock, safe="")
+
+    def get_connection(self, url, proxies=None):
+        return super().get_connection(self.sock_url, proxies)
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        return self.get_connection(request.url, proxies)  # requests >= 2.32
 
 
 def items(v):
@@ -28,15 +41,24 @@ def items(v):
 
 def main():
     sock, user, password, company, source, folder, new_name = sys.argv[1:8]
-    base = "http+unix://" + urllib.parse.quote(sock, safe="")
+    # zeep's own loader fetches the WSDL, from an http URL (it takes only
+    # http(s) and file URLs, anything else for a file name) whose host the
+    # session's SocketAdapter sends to the Unix socket. Calls then go to the
+    # service address the WSDL names, an http+unix URL, which the
+    # requests-unixsocket session sends to the socket too.
     session = requests_unixsocket.Session()
-    # zeep fetches only http(s) URLs by itself and takes anything else for
-    # a file name, so the WSDL is fetched over the socket here and handed
-    # over as a file object; the service address in it is http+unix, which
-    # the requests-unixsocket session posts to.
-    resp = session.get(base + "/scene7/webservice/IpsApi-2008-01-15.wsdl")
-    resp.raise_for_status()
-    client = zeep.Client(io.BytesIO(resp.content), transport=Transport(session=session))
+    session.mount("http://ipsd.socket/", SocketAdapter(sock))
+    wsdl = "http://ipsd.socket/scene7/webservice/IpsApi-2008-01-15.wsdl"
+    transport = Transport(session=session)
+    loaded = []
+    load = transport.load
+    transport.load = lambda url: loaded.append(url) or load(url)
+    client = zeep.Client(wsdl, transport=transport)
+    if loaded != [wsdl]:
+        raise SystemExit("zeep did not load the WSDL from the socket: %r" % loaded)
+    address = client.service._binding_options["address"]
+    if address != "http+unix://" + urllib.parse.quote(sock, safe="") + "/scene7/services/IpsApiService":
+        raise SystemExit("service address %r is not the socket" % address)
     header = {"authHeader": {"user": user, "password": password,
                              "appName": "zeep-test", "appVersion": "1.0"}}
     svc = client.service
