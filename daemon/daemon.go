@@ -389,44 +389,43 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		Workers:    d.cfg().Render.Workers,
 		Grace:      d.cfg().ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
-			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
-			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
-			OnRescan:   func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnEvent:        func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
+			OnOverflow:     func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
+			OnRescan:       func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnPollFallback: func() { m.PollFallbacks.WithLabelValues("watch").Inc() },
 			OnQueue: func(depth int, oldest time.Duration) {
 				m.QueueDepth.WithLabelValues(dir).Set(float64(depth))
 				m.OldestPending.WithLabelValues(dir).Set(oldest.Seconds())
 			},
 		},
-	}, h, d.logger.With("component", "watch", "dir", dir))
+	}, h, d.logger) // watch adds component and dir itself
 }
 
-// handleWatch executes one request file.
+// handleWatch executes one request file. A request cut off by shutdown
+// (ctx is cancelled once the grace period is over) is not failed: it stays
+// claimed and runs again at the next start.
 func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Request) watch.Result {
 	start := time.Now()
 	id := requestSeq.Add(1)
 	log := d.logger.With("request_id", id, "channel", "watch", "file", req.Name, "attempt", req.Attempt)
 
 	c, f := decodeCall(req.Body)
+	var caller *UserConfig
 	if f == nil {
-		var caller *UserConfig
 		caller, f = d.users.Load().identify(c.Cred, req.Owner, true, wc.User)
-		if f == nil {
-			log = log.With("caller", caller.Email, "op", c.Op)
-			log.Info("request accepted")
-			var ret elem
-			var attrs []any
-			ret, attrs, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
-			d.finish(log, "watch", c.Op, f, start, attrs...)
-			if f == nil {
-				return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
-			}
-			return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
-		}
 	}
-	op := ""
-	if c != nil {
-		op = c.Op
+	log = accepted(log, c, caller, "owner_uid", req.Owner)
+	if f != nil {
+		d.finish(ctx, log, "watch", f, start)
+		return watch.Result{Body: encodeFault(false, f)}
 	}
-	d.finish(log, "watch", op, f, start)
-	return watch.Result{OK: false, Body: encodeFault(false, f)}
+	ret, attrs, f := d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
+	d.finish(ctx, log, "watch", f, start, attrs...)
+	switch {
+	case f == nil:
+		return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
+	case ctx.Err() != nil:
+		return watch.Result{Retry: true}
+	}
+	return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
 }

@@ -390,12 +390,10 @@ var (
 
 // knownValues are the label values queries may match exactly.
 var knownValues = map[string][]string{
-	"result": {metrics.ResultOK, metrics.ResultAuthentication, metrics.ResultAuthorization,
-		metrics.ResultInvalid, metrics.ResultMissing, metrics.ResultBadXML, metrics.ResultFailed,
-		metrics.ResultBusy, "error"}, // "error": ipsd_config_reloads_total
-	"channel": {"socket", "watch"},
-	"stage":   {"decode", "transform", "encode", "write"},
-	"source":  {"tree", "watch"},
+	"result":  append(slices.Clone(metrics.Results), metrics.ReloadError), // ReloadError: ipsd_config_reloads_total
+	"channel": metrics.Channels,
+	"stage":   metrics.Stages,
+	"source":  metrics.Sources,
 }
 
 // TestQueriesUseKnownMetrics checks every query of the dashboard and the

@@ -252,31 +252,6 @@ func hashPassword(t *testing.T, pw string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus)")
-	}
-	e := startEnv(t, "")
-	company := e.ls("")["ApiTestCo"]
-	src := e.ls("ApiTestCo/")["ApiTestCo/photos/Canon_40D.jpg"]
-	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20"))
-	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20")) // a fault
-	scrape := e.scrapeAll()
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-	for _, want := range []string{"ipsd_build_info{", "process_resident_memory_bytes", "go_goroutines",
-		`ipsd_requests_total{channel="socket",result="failed"} 1`} {
-		if !strings.Contains(scrape, want) {
-			t.Errorf("scrape lacks %s", want)
-		}
-	}
-}
-
 // postAs sends body with HTTP Basic credentials.
 func (e *env) postAs(user, password, body string) (int, string) {
 	e.t.Helper()
