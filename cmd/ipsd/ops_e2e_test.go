@@ -433,3 +433,64 @@ func startEnvWithArgs(t *testing.T, extra string, args []string) *env {
 	t.Helper()
 	return startEnvOpts(t, extra, func(e *env) { e.args = args })
 }
+
+// inotifyRefusedWrap runs ipsd in a user namespace of its own whose inotify
+// instance limit is 0 (/proc/sys/user/max_inotify_instances counts per user
+// namespace), so every inotify_init fails with EMFILE as on a host that ran
+// out of instances, without touching the host's limits.
+var inotifyRefusedWrap = []string{"unshare", "--user", "--map-root-user", "sh", "-c",
+	`echo 0 > /proc/sys/user/max_inotify_instances && exec "$0" "$@"`}
+
+// TestPollFallbackWhenInotifyRefused starts ipsd where the kernel refuses
+// inotify: the tree and the watch folder both fall back to polling, count
+// it in ipsd_watch_poll_fallbacks_total, and keep working.
+func TestPollFallbackWhenInotifyRefused(t *testing.T) {
+	probe := exec.Command(inotifyRefusedWrap[0], append(inotifyRefusedWrap[1:], "true")...)
+	if out, err := probe.CombinedOutput(); err != nil {
+		if inCI() {
+			t.Fatalf("cannot limit inotify in a user namespace: %v\n%s", err, out)
+		}
+		t.Skipf("cannot limit inotify in a user namespace: %v\n%s", err, out)
+	}
+	// inside the namespace every uid reads as 0, so the calls and the
+	// request file authenticate with a password rather than as a local
+	// account
+	e := startEnvOpts(t, userTOML(t, "poll@example.com", "pw", false, "ApiTestCo=IpsUser"), func(e *env) {
+		e.wrap = inotifyRefusedWrap
+	})
+	for _, src := range metrics.Sources {
+		if got := e.scrape(series("ipsd_watch_poll_fallbacks_total", "source", src)); got != 1 {
+			t.Errorf("ipsd_watch_poll_fallbacks_total{source=%q} = %v; want 1", src, got)
+		}
+	}
+	if n := inotifyFDs(t, e.cmd.Process.Pid); n != 0 {
+		t.Errorf("ipsd holds %d inotify instances where the kernel refuses them", n)
+	}
+	for _, want := range []string{`"inotify unavailable; polling the tree instead"`, `"inotify unavailable; polling instead"`} {
+		if !strings.Contains(e.logs.String(), strings.Trim(want, `"`)) {
+			t.Errorf("the log does not say %s", want)
+		}
+	}
+
+	// both still work, by polling
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/BlueSquare.jpg"]
+	dropAll(t, e.inbox, map[string]string{"polled.xml": soapWithHeader(authHeaderXML("poll@example.com", "pw"),
+		copyXML(ns, company, src, "ApiTestCo/out/", "polled", "wid=16"))})
+	waitFor(t, time.Minute, "polled.xml done", func() bool { return countGlob(t, e.inbox, "done/polled.result.xml") == 1 })
+	copyFile(t, filepath.Join(e.root, "ApiTestCo/photos/BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/later/new/late.jpg"))
+	waitFor(t, time.Minute, "late.jpg found by polling the tree", func() bool {
+		_, ok := e.ls("ApiTestCo/")["ApiTestCo/later/new/late.jpg"]
+		return ok
+	})
+	if status, body := e.postAs("poll@example.com", "pw", copyXML(ns, company, src, "ApiTestCo/out/", "socket_polled", "")); status != 200 {
+		t.Errorf("socket copy: HTTP %d\n%s", status, body)
+	}
+
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(time.Minute); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d; want 0", code)
+	}
+}
