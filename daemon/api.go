@@ -72,6 +72,8 @@ func (d *Daemon) handler() http.Handler {
 
 // serveAPI answers one SOAP or bare-XML API call.
 func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
+	d.apiCalls.Add(1)
+	defer d.apiCalls.Done()
 	start := time.Now()
 	id := requestSeq.Add(1)
 	pr, _ := r.Context().Value(peerKey{}).(peer)

@@ -209,7 +209,9 @@ func (d *Daemon) acquire(ctx context.Context, channel string, wait bool) (func()
 	}
 	d.metrics.QueueWait.WithLabelValues(channel).Observe(time.Since(start).Seconds())
 	d.metrics.InFlight.Inc()
+	d.inFlight.Add(1)
 	return func() {
+		d.inFlight.Add(-1)
 		d.metrics.InFlight.Dec()
 		<-d.sem
 	}, nil

@@ -39,6 +39,11 @@ type Daemon struct {
 	sem     chan struct{} // one slot per render worker
 	waiting atomic.Int64  // socket calls waiting for a worker
 	ready   atomic.Bool   // catalog reconciled and listeners bound
+	// inFlight counts copies holding a render worker (ipsd_requests_in_flight)
+	inFlight atomic.Int64
+	// apiCalls counts socket API handlers running, so that shutdown can
+	// wait for those cut off at the deadline to unwind
+	apiCalls sync.WaitGroup
 
 	watchMu  sync.Mutex // guards watchers
 	watchers map[string]*runningWatch
@@ -67,6 +72,12 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	d.cfgp.Store(cfg)
 	d.users.Store(newUsers(cfg.Users))
 	d.metrics.Workers.Set(float64(cfg.Render.Workers))
+
+	// taken from the start: a SIGHUP during the reconcile (systemctl reload
+	// while starting) must not kill the daemon; it is handled once ready
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	logger.Info("starting", "version", Version, "root", cfg.Root, "state_dir", cfg.StateDir)
 	status(logger, "reconciling catalog with %s", cfg.Root)
@@ -98,13 +109,20 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
-	// intake stops first on shutdown; the socket and the store outlive it
-	// so that in-flight copies can finish
+	// on shutdown, intake stops first: the watch folders stop claiming and
+	// the socket stops accepting, and both let their copies in flight
+	// finish within shutdown_timeout. The store and metrics outlive them.
 	intake, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	g.Go(func() error { return st.Run(gctx) })
-	g.Go(func() error { return d.serveSocket(gctx, ln) })
+	apiCtx, stopAPI := context.WithCancel(gctx)
+	defer stopAPI()
+	apiDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(apiDone)
+		return d.serveSocket(apiCtx, ln)
+	})
 	if mln != nil {
 		g.Go(func() error { return d.serveMetrics(gctx, mln) })
 	}
@@ -120,9 +138,6 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	notify(logger, "READY=1")
 	status(logger, "serving %d watch folders and %s", len(cfg.Watch), cfg.API.Socket)
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	failed := make(chan error, 1)
 	go func() { failed <- g.Wait() }() // returns once every component has
 loop:
@@ -140,12 +155,16 @@ loop:
 		}
 	}
 
-	logger.Info("stopping: no new requests; waiting for copies in flight")
+	grace := d.cfg().ShutdownTimeout.Duration
+	logger.Info("stopping: no new requests; waiting for copies in flight",
+		"in_flight", d.inFlight.Load(), "shutdown_timeout", grace)
 	notify(logger, "STOPPING=1")
-	status(logger, "stopping")
+	status(logger, "stopping: %d copies in flight get %v to finish", d.inFlight.Load(), grace)
 	stopIntake()
-	d.stopWatchers()
-	g.Go(func() error { return context.Canceled }) // stops the socket, store and metrics
+	stopAPI()
+	d.stopWatchers() // the socket drains meanwhile
+	<-apiDone
+	g.Go(func() error { return context.Canceled }) // stops the store, metrics and watchdog
 	err = <-failed
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -342,7 +361,18 @@ func (d *Daemon) serveSocket(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelDebug),
 	}
-	return serve(ctx, srv, ln, "socket api", d.cfg().ShutdownTimeout.Duration)
+	err := serve(ctx, srv, ln, "socket api", d.cfg().ShutdownTimeout.Duration)
+	// calls cut off at the deadline see their context cancelled and stop
+	// at the next safe point; give them a moment so the store is not
+	// closed under them
+	done := make(chan struct{})
+	go func() { d.apiCalls.Wait(); close(done) }() // returns when the last call has
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		d.logger.Warn("socket calls still running at exit")
+	}
+	return err
 }
 
 func (d *Daemon) serveMetrics(ctx context.Context, ln net.Listener) error {

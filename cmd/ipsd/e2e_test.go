@@ -80,6 +80,7 @@ type env struct {
 	env     []string // extra environment for the daemon
 	args    []string // extra flags for ipsd serve
 	wrap    []string // a command that runs ipsd (its path and flags follow)
+	top     string   // top-level keys for the start of the config file
 }
 
 type syncBuffer struct {
@@ -148,7 +149,7 @@ func startEnvOpts(t *testing.T, extra string, opt func(*env)) *env {
 
 	e.socket = filepath.Join(dir, "ipsd.sock")
 	e.config = filepath.Join(dir, "ipsd.toml")
-	cfg := fmt.Sprintf(`root = "root"
+	cfg := e.top + "\n" + fmt.Sprintf(`root = "root"
 state_dir = "state"
 [api]
 socket = "ipsd.sock"

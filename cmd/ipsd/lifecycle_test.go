@@ -281,3 +281,116 @@ func (e *env) scrapeAll() string {
 	}
 	return string(b)
 }
+
+// TestSigtermDeadlineLeavesUnfinishedClaimed stops ipsd while slow copies
+// run, with a shutdown_timeout far shorter than one of them: the copies cut
+// off are not failed but stay claimed, socket calls either complete or get
+// no answer (and leave nothing behind), ipsd exits 0 and closes its socket,
+// and the next start completes every request exactly once.
+func TestSigtermDeadlineLeavesUnfinishedClaimed(t *testing.T) {
+	e := startEnvOpts(t, "", func(e *env) { e.top = `shutdown_timeout = "1ms"` })
+	copyFile(t, filepath.Join(corpus, "photos", "42_IndexError.jpg"), filepath.Join(e.root, "ApiTestCo/photos/big.jpg"))
+	var src string
+	waitFor(t, 30*time.Second, "big.jpg in the catalog", func() bool {
+		src = e.ls("ApiTestCo/")["ApiTestCo/photos/big.jpg"]
+		return src != ""
+	})
+	company := e.ls("")["ApiTestCo"]
+	// a 12-megapixel PNG takes far longer than 1ms to encode on any machine
+	const mod = "wid=4000&fmt=png"
+
+	const n = 6
+	reqs := map[string]string{}
+	for i := range n {
+		reqs[fmt.Sprintf("slow%d.xml", i)] = copyXML(ns, company, src, "ApiTestCo/out/", fmt.Sprintf("slow%d", i), mod)
+	}
+	dropAll(t, e.inbox, reqs)
+	waitFor(t, time.Minute, "copies rendering", func() bool { return e.scrape("ipsd_requests_in_flight") >= 1 })
+	// two workers, six requests: the rest wait, and the gauges say so
+	inbox, _ := filepath.Abs(e.inbox)
+	waitFor(t, time.Minute, "requests waiting in the watch folder", func() bool {
+		return e.scrape(series("ipsd_watch_queue_depth", "folder", inbox)) >= 1 &&
+			e.scrape(series("ipsd_watch_oldest_pending_age_seconds", "folder", inbox)) > 0
+	})
+
+	// socket calls in flight at the same time
+	type reply struct {
+		name   string
+		status int
+		err    error
+	}
+	replies := make(chan reply, 2)
+	for i := range 2 {
+		name := fmt.Sprintf("sock%d", i)
+		go func() { // ends when the daemon answers or goes away
+			req, _ := http.NewRequest("POST", "http://ipsd/scene7/services/IpsApiService",
+				strings.NewReader(copyXML(ns, company, src, "ApiTestCo/out/", name, mod)))
+			resp, err := e.http.Do(req)
+			if err != nil {
+				replies <- reply{name: name, err: err}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			replies <- reply{name: name, status: resp.StatusCode}
+		}()
+	}
+	waitFor(t, time.Minute, "socket calls accepted", func() bool {
+		return strings.Count(e.logs.String(), `msg="request accepted" request_id=`) >= 2+1
+	})
+
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(2 * time.Minute); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d; want 0", code)
+	}
+	if _, err := os.Stat(e.socket); !os.IsNotExist(err) {
+		t.Errorf("socket %s still exists after exit (err %v)", e.socket, err)
+	}
+	logs := e.logs.String()
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after SIGTERM; want 0", got)
+	}
+	claimed := countGlob(t, e.inbox, ".work/slow*")
+	if claimed == 0 || !strings.Contains(logs, "result=interrupted") {
+		t.Errorf("%d requests left claimed, interrupted logged: %v; want copies cut off by the 1ms deadline",
+			claimed, strings.Contains(logs, "result=interrupted"))
+	}
+	if accounted := countGlob(t, e.inbox, "done/slow*.result.xml") + claimed + countGlob(t, e.inbox, "slow*.xml"); accounted != n {
+		t.Errorf("after SIGTERM %d of %d requests are done, claimed or waiting", accounted, n)
+	}
+	answered := map[string]bool{}
+	for range 2 {
+		r := <-replies
+		switch {
+		case r.err == nil && r.status == 200:
+			answered[r.name] = true
+		case r.err == nil:
+			t.Errorf("socket call %s: HTTP %d; want 200 or no answer at all", r.name, r.status)
+		}
+	}
+
+	e.start()
+	waitFor(t, 3*time.Minute, "every request done after restart", func() bool {
+		return countGlob(t, e.inbox, "done/slow*.result.xml") == n
+	})
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after restart; want 0", got)
+	}
+	for i := range n {
+		if m, _ := filepath.Glob(filepath.Join(e.root, fmt.Sprintf("ApiTestCo/out/slow%d.*", i))); len(m) != 1 {
+			t.Errorf("copies of slow%d in the tree: %v; want exactly one", i, m)
+		}
+	}
+	for i := range 2 {
+		name := fmt.Sprintf("sock%d", i)
+		m, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/"+name+".*"))
+		if answered[name] != (len(m) == 1) || len(m) > 1 {
+			t.Errorf("socket call %s answered 200: %v, but the tree holds %v", name, answered[name], m)
+		}
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/.*")); len(tmps) != 0 {
+		t.Errorf("temp files left in the tree: %v", tmps)
+	}
+}
