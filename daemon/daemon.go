@@ -128,15 +128,17 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	}
 	g.Go(func() error { return d.tick(gctx) })
 	g.Go(func() error { return d.watchdog(gctx) })
-	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
+	plan, err := d.planWatchers(cfg)
+	if err != nil {
 		ln.Close()
 		return err
 	}
+	d.applyWatchers(intake, plan)
 
 	d.ready.Store(true)
 	logger.Info("ready", "socket", cfg.API.Socket, "watch_folders", len(cfg.Watch))
 	notify(logger, "READY=1")
-	status(logger, "serving %d watch folders and %s", len(cfg.Watch), cfg.API.Socket)
+	d.serving()
 
 	failed := make(chan error, 1)
 	go func() { failed <- g.Wait() }() // returns once every component has
@@ -173,32 +175,70 @@ loop:
 	return err
 }
 
-// syncWatchers starts the watch folders in want that are not running with
-// the same settings, and stops the others.
-func (d *Daemon) syncWatchers(ctx context.Context, want []WatchConfig) error {
+// watchPlan is a change of the running watch folders, prepared in full
+// before any of it takes effect.
+type watchPlan struct {
+	stop  []string // dirs whose watcher stops
+	start []newWatch
+	gone  []string // dirs no longer watched at all: their series go
+}
+
+type newWatch struct {
+	cfg WatchConfig
+	w   *watch.Watcher
+}
+
+// planWatchers prepares the watchers of cfg that are not running with the
+// same settings, and lists those to stop. It changes nothing, so a failure
+// leaves the running set as it is.
+func (d *Daemon) planWatchers(cfg *Config) (watchPlan, error) {
 	d.watchMu.Lock()
 	defer d.watchMu.Unlock()
-	keep := map[string]bool{}
-	for _, wc := range want {
+	var p watchPlan
+	want := map[string]WatchConfig{}
+	for _, wc := range cfg.Watch {
+		want[wc.Dir] = wc
 		if rw := d.watchers[wc.Dir]; rw != nil && rw.cfg == wc {
-			keep[wc.Dir] = true
-		}
-	}
-	for dir, rw := range d.watchers {
-		if !keep[dir] {
-			rw.cancel()
-			<-rw.done
-			delete(d.watchers, dir)
-		}
-	}
-	for _, wc := range want {
-		if keep[wc.Dir] {
 			continue
 		}
-		w, err := d.newWatcher(wc)
+		w, err := d.newWatcher(cfg, wc)
 		if err != nil {
-			return fmt.Errorf("starting watch folder %s: %w", wc.Dir, err)
+			return watchPlan{}, fmt.Errorf("watch folder %s: %w", wc.Dir, err)
 		}
+		p.start = append(p.start, newWatch{wc, w})
+	}
+	for dir, rw := range d.watchers {
+		if wc, ok := want[dir]; !ok || rw.cfg != wc {
+			p.stop = append(p.stop, dir)
+		}
+		if _, ok := want[dir]; !ok {
+			p.gone = append(p.gone, dir)
+		}
+	}
+	return p, nil
+}
+
+// applyWatchers stops the watchers of p (they finish their copies in
+// flight within shutdown_timeout; anything cut off stays claimed and is
+// taken up by the watcher that replaces it) and starts the new ones.
+func (d *Daemon) applyWatchers(ctx context.Context, p watchPlan) {
+	d.watchMu.Lock()
+	defer d.watchMu.Unlock()
+	for _, dir := range p.stop {
+		d.watchers[dir].cancel()
+	}
+	for _, dir := range p.stop {
+		<-d.watchers[dir].done
+		delete(d.watchers, dir)
+	}
+	for _, dir := range p.gone {
+		d.metrics.QueueDepth.DeleteLabelValues(dir)
+		d.metrics.OldestPending.DeleteLabelValues(dir)
+	}
+	for _, nw := range p.start {
+		wc, w := nw.cfg, nw.w
+		d.metrics.QueueDepth.WithLabelValues(wc.Dir).Set(0)
+		d.metrics.OldestPending.WithLabelValues(wc.Dir).Set(0)
 		wctx, cancel := context.WithCancel(ctx)
 		rw := &runningWatch{cfg: wc, cancel: cancel, done: make(chan struct{})}
 		d.watchers[wc.Dir] = rw
@@ -211,7 +251,6 @@ func (d *Daemon) syncWatchers(ctx context.Context, want []WatchConfig) error {
 			}
 		}()
 	}
-	return nil
 }
 
 // stopWatchers stops every watch folder and waits for their copies in
@@ -227,31 +266,48 @@ func (d *Daemon) stopWatchers() {
 }
 
 // reload re-reads the config file. Users, memberships, limits and watch
-// folders take effect at once; an invalid file is rejected whole and the
-// old config stays.
+// folders take effect at once; copies in flight keep the settings they
+// started with. An invalid file is rejected whole: it is logged, counted,
+// and the old config stays.
 func (d *Daemon) reload(intake context.Context) {
 	old := d.cfg()
 	notify(d.logger, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
-	defer notify(d.logger, "READY=1")
+	status(d.logger, "reloading %s", old.path)
+	defer func() {
+		notify(d.logger, "READY=1")
+		d.serving()
+	}()
 	cfg, err := LoadConfig(old.path)
 	if err == nil {
 		err = restartOnly(old, cfg)
 	}
+	var plan watchPlan
+	if err == nil {
+		if cfg.Render.Workers != old.Render.Workers {
+			d.logger.Warn("config reload: render.workers changes only with a restart",
+				"running", old.Render.Workers, "configured", cfg.Render.Workers)
+			cfg.Render.Workers = old.Render.Workers
+		}
+		plan, err = d.planWatchers(cfg)
+	}
 	if err != nil {
-		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
+		d.metrics.ConfigReloads.WithLabelValues(metrics.ReloadError).Inc()
 		d.logger.Error("config reload rejected; keeping the running config", "err", err)
 		return
 	}
-	cfg.Render.Workers = old.Render.Workers // the worker pool is sized at start
+	// users first: a new watch folder may name a new user
 	d.users.Store(newUsers(cfg.Users))
 	d.cfgp.Store(cfg)
-	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
-		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
-		d.logger.Error("config reload: watch folders", "err", err)
-		return
-	}
-	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
-	d.logger.Info("config reloaded", "users", len(cfg.Users), "watch_folders", len(cfg.Watch))
+	d.applyWatchers(intake, plan)
+	d.metrics.ConfigReloads.WithLabelValues(metrics.ReloadOK).Inc()
+	d.logger.Info("config reloaded", "users", len(cfg.Users), "watch_folders", len(cfg.Watch),
+		"watch_started", len(plan.start), "watch_stopped", len(plan.stop))
+}
+
+// serving says in systemctl status what the daemon serves.
+func (d *Daemon) serving() {
+	cfg := d.cfg()
+	status(d.logger, "serving %s and %d watch folders; catalog of %s", cfg.API.Socket, len(cfg.Watch), cfg.Root)
 }
 
 // restartOnly refuses a reload that changes what only a restart can.
@@ -404,7 +460,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string, 
 }
 
 // newWatcher builds the intake of one watch folder.
-func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
+func (d *Daemon) newWatcher(cfg *Config, wc WatchConfig) (*watch.Watcher, error) {
 	m := d.metrics
 	dir := wc.Dir
 	h := func(ctx context.Context, req watch.Request) watch.Result {
@@ -416,8 +472,8 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		Poll:       wc.Poll.Duration,
 		Rescan:     wc.Rescan.Duration,
 		Incomplete: wc.Incomplete.Duration,
-		Workers:    d.cfg().Render.Workers,
-		Grace:      d.cfg().ShutdownTimeout.Duration,
+		Workers:    cfg.Render.Workers,
+		Grace:      cfg.ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
 			OnEvent:        func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
 			OnOverflow:     func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
