@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -493,4 +494,154 @@ func TestPollFallbackWhenInotifyRefused(t *testing.T) {
 	if code := e.waitExit(time.Minute); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d; want 0", code)
 	}
+}
+
+// syscallGroup returns the system calls of a systemd-analyze syscall-filter
+// group (or a single call), with nested groups expanded.
+func syscallGroup(t *testing.T, sa, name string, seen map[string]bool) map[string]bool {
+	t.Helper()
+	res := map[string]bool{}
+	if !strings.HasPrefix(name, "@") {
+		res[name] = true
+		return res
+	}
+	if seen[name] {
+		return res
+	}
+	seen[name] = true
+	out, err := exec.Command(sa, "syscall-filter", "--no-pager", name).Output()
+	if err != nil {
+		t.Fatalf("systemd-analyze syscall-filter %s: %v", name, err)
+	}
+	lines := strings.Split(string(out), "\n")
+	for _, l := range lines[1:] { // the first line is the group's name
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "" || strings.HasPrefix(l, "#"):
+		case strings.HasPrefix(l, "@"):
+			for s := range syscallGroup(t, sa, l, seen) {
+				res[s] = true
+			}
+		default:
+			res[l] = true
+		}
+	}
+	if len(res) == 0 {
+		t.Fatalf("systemd-analyze knows no system calls in %s:\n%s", name, out)
+	}
+	return res
+}
+
+// unitSyscallFilter returns the system calls the SystemCallFilter= lines of
+// a unit file allow, read as systemd does: the first line without ~ makes
+// an allow-list, a line with ~ takes its calls out, a later line without ~
+// puts them back.
+func unitSyscallFilter(t *testing.T, sa, unit string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(unit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var allowed map[string]bool
+	for l := range strings.Lines(string(data)) {
+		v, ok := strings.CutPrefix(strings.TrimSpace(l), "SystemCallFilter=")
+		if !ok {
+			continue
+		}
+		deny := strings.HasPrefix(v, "~")
+		if allowed == nil {
+			if deny {
+				t.Fatalf("%s: a deny-list filter; this check expects an allow-list first", unit)
+			}
+			allowed = map[string]bool{}
+		}
+		for _, name := range strings.Fields(strings.TrimPrefix(v, "~")) {
+			for s := range syscallGroup(t, sa, name, map[string]bool{}) {
+				if deny {
+					delete(allowed, s)
+				} else {
+					allowed[s] = true
+				}
+			}
+		}
+	}
+	if len(allowed) < 100 {
+		t.Fatalf("%s allows %d system calls; the filter was not read", unit, len(allowed))
+	}
+	return allowed
+}
+
+// TestSyscallsAllowedByUnitFilter traces ipsd through real work of every
+// kind (renders to every output format, a plain copy, a fault, a watch
+// request, a change in the tree, a scrape, a reload, a shutdown) and checks
+// that every system call it makes passes the SystemCallFilter= of
+// systemd/ipsd.service. A call outside the filter fails with EPERM under
+// systemd, which no other test here would see without systemd as PID 1.
+func TestSyscallsAllowedByUnitFilter(t *testing.T) {
+	strace := needTool(t, "strace", "strace")
+	sa := needTool(t, "systemd-analyze", "systemd")
+	allowed := unitSyscallFilter(t, sa, "../../systemd/ipsd.service")
+
+	trace := filepath.Join(t.TempDir(), "trace")
+	e := startEnvOpts(t, "", func(e *env) { e.wrap = []string{strace, "-f", "-qq", "-o", trace} })
+	// the daemon is strace's child
+	kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", e.cmd.Process.Pid, e.cmd.Process.Pid))
+	if err != nil || len(strings.Fields(string(kids))) != 1 {
+		t.Fatalf("cannot find the traced ipsd: %q, %v", kids, err)
+	}
+	pid, _ := strconv.Atoi(strings.Fields(string(kids))[0])
+
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/DSCN0010.jpg"]
+	for _, f := range []string{"jpeg", "png", "webp", "tif", "gif"} {
+		if status, body := e.post(copyXML(ns, company, src, "ApiTestCo/out/", "sc_"+f, "wid=80&op_usm=1,1,0&fmt="+f)); status != 200 {
+			t.Fatalf("copy to %s: HTTP %d\n%s", f, status, body)
+		}
+	}
+	if status, body := e.post(copyXML(ns, company, src, "ApiTestCo/out/", "sc_plain", "")); status != 200 {
+		t.Fatalf("plain copy: HTTP %d\n%s", status, body)
+	}
+	if status, _ := e.post(copyXML(ns, company, src, "ApiTestCo/out/", "sc_plain", "")); status != 500 {
+		t.Fatalf("second copy to the same name: HTTP %d; want a fault", status)
+	}
+	dropAll(t, e.inbox, map[string]string{"sc.xml": copyXML(ns, company, src, "ApiTestCo/out/", "sc_watch", "wid=20")})
+	waitFor(t, time.Minute, "sc.xml done", func() bool { return countGlob(t, e.inbox, "done/sc.result.xml") == 1 })
+	copyFile(t, filepath.Join(e.root, "ApiTestCo/photos/BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/sc/new/late.jpg"))
+	waitFor(t, time.Minute, "late.jpg catalogued", func() bool {
+		_, ok := e.ls("ApiTestCo/")["ApiTestCo/sc/new/late.jpg"]
+		return ok
+	})
+	e.scrapeAll()
+	syscall.Kill(pid, syscall.SIGHUP)
+	waitFor(t, time.Minute, "reload", func() bool { return e.scrape(`ipsd_config_reloads_total{result="ok"}`) == 1 })
+	syscall.Kill(pid, syscall.SIGTERM)
+	if code := e.waitExit(time.Minute); code != 0 {
+		t.Fatalf("traced ipsd exited %d after SIGTERM; want 0", code)
+	}
+
+	data, err := os.ReadFile(trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callRE := regexp.MustCompile(`(?m)^\d+ +([a-z_0-9]+)\(`)
+	used := map[string]bool{}
+	for _, m := range callRE.FindAllStringSubmatch(string(data), -1) {
+		used[m[1]] = true
+	}
+	for _, want := range []string{"openat", "fsync", "accept4", "epoll_pwait"} {
+		if !used[want] {
+			t.Fatalf("the trace has no %s; reading it failed (%d calls found)", want, len(used))
+		}
+	}
+	var denied []string
+	for s := range used {
+		if !allowed[s] {
+			denied = append(denied, s)
+		}
+	}
+	slices.Sort(denied)
+	if len(denied) > 0 {
+		t.Fatalf("ipsd made system calls that SystemCallFilter= of ipsd.service denies (EPERM under systemd): %v", denied)
+	}
+	t.Logf("ipsd made %d distinct system calls, all allowed by the unit", len(used))
 }
