@@ -524,3 +524,32 @@ func TestSigtermDeadlineLeavesUnfinishedClaimed(t *testing.T) {
 		t.Errorf("temp files left in the tree: %v", tmps)
 	}
 }
+
+// TestSocketActivation runs ipsd the way ipsd.socket does: the listening
+// socket is made by systemd-socket-activate, which starts ipsd on the first
+// connection and hands the socket over (LISTEN_FDS). The first call waits in
+// the backlog until ipsd is ready; ipsd serves on the inherited socket and
+// leaves it in place at exit, since it belongs to the socket unit.
+func TestSocketActivation(t *testing.T) {
+	sa := needTool(t, "systemd-socket-activate", "systemd")
+	e := startEnvOpts(t, "", func(e *env) {
+		e.wrap = []string{sa, "-l", filepath.Join(e.dir, "ipsd.sock")}
+	})
+	if !strings.Contains(e.logs.String(), `msg="using socket from systemd"`) {
+		t.Errorf("ipsd did not take the socket it was handed")
+	}
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/BlueSquare.jpg"]
+	if status, body := e.post(copyXML(ns, company, src, "ApiTestCo/out/", "activated", "wid=10")); status != 200 {
+		t.Fatalf("copy over the inherited socket: HTTP %d\n%s", status, body)
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(time.Minute); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d; want 0", code)
+	}
+	if fi, err := os.Stat(e.socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the socket unit's socket is gone after ipsd exits: %v", err)
+	}
+}
