@@ -460,3 +460,24 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 		t.Errorf("queries use %d distinct metrics; the extraction looks broken", len(used))
 	}
 }
+
+// TestReadmeListsMetrics keeps the metrics table of the README in step with
+// what ipsd exports, and every result value named there.
+func TestReadmeListsMetrics(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	for name := range exported(t) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if strings.HasPrefix(base, "ipsd_") && !strings.Contains(readme, "`"+base+"`") {
+			t.Errorf("README does not list %s", base)
+		}
+	}
+	for _, r := range metrics.Results {
+		if !strings.Contains(readme, " "+r+",") && !strings.Contains(readme, " "+r+" (") {
+			t.Errorf("README does not name the result %q", r)
+		}
+	}
+}
