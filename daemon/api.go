@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sys/unix"
+
+	"github.com/ipsd/ipsd/metrics"
 )
 
 // peerKey is the context key of the socket peer's credentials.
@@ -71,8 +73,11 @@ func (d *Daemon) handler() http.Handler {
 
 // serveAPI answers one SOAP or bare-XML API call.
 func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
+	d.apiCalls.Add(1)
+	defer d.apiCalls.Done()
 	start := time.Now()
 	id := requestSeq.Add(1)
+	pr, _ := r.Context().Value(peerKey{}).(peer)
 	log := d.logger.With("request_id", id, "channel", "socket")
 
 	body, f := d.readBody(w, r)
@@ -81,42 +86,59 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 		c, f = decodeCall(body)
 	}
 	soap := c != nil && c.SOAP || c == nil && looksSOAP(body)
-	if f != nil {
-		d.finish(log, "socket", "", f, start)
-		d.writeFault(w, r, c, soap, f)
-		return
-	}
-	if c.Cred.User == "" && c.Cred.Password == "" {
-		// no authHeader user and password: HTTP Basic, when sent, decides
-		if b := basicAuth(r); b.Present {
-			c.Cred = b
+	var caller *UserConfig
+	if f == nil {
+		if c.Cred.User == "" && c.Cred.Password == "" {
+			// no authHeader user and password: HTTP Basic, when sent, decides
+			if b := basicAuth(r); b.Present {
+				c.Cred = b
+			}
 		}
+		caller, f = d.users.Load().identify(c.Cred, pr.UID, pr.OK, "")
 	}
-	pr, _ := r.Context().Value(peerKey{}).(peer)
-	caller, f := d.users.Load().identify(c.Cred, pr.UID, pr.OK, "")
+	extra := []any{"peer_uid", pr.UID}
+	if sa := soapAction(r); sa != "" {
+		extra = append(extra, "soap_action", sa)
+	}
+	log = accepted(log, c, caller, extra...)
 	if f != nil {
-		log.Info("request accepted", "op", c.Op, "peer_uid", pr.UID)
-		d.finish(log, "socket", c.Op, f, start)
+		d.finish(r.Context(), log, "socket", f, start)
 		d.writeFault(w, r, c, soap, f)
 		return
 	}
-	log = log.With("caller", caller.Email, "op", c.Op)
-	var accepted []any
-	if sa := soapAction(r); sa != "" {
-		accepted = append(accepted, "soap_action", sa)
-	}
-	if c.AppName != "" {
-		accepted = append(accepted, "app", c.AppName)
-	}
-	log.Info("request accepted", accepted...)
 
 	ret, attrs, f := d.dispatch(r.Context(), c, caller, "socket", "", false, log)
-	d.finish(log, "socket", "", f, start, attrs...)
+	d.finish(r.Context(), log, "socket", f, start, attrs...)
 	if f != nil {
 		d.writeFault(w, r, c, soap, f)
 		return
 	}
 	d.write(w, r, c, http.StatusOK, encodeReply(soap, c.NS, ret))
+}
+
+// accepted logs the first of the two lines of a request and returns log
+// with what every later line of the request repeats: the caller and the
+// operation, when known. extra are attributes for this line only.
+func accepted(log *slog.Logger, c *call, caller *UserConfig, extra ...any) *slog.Logger {
+	if caller != nil {
+		log = log.With("caller", caller.Email)
+	}
+	args := extra
+	if c != nil {
+		log = log.With("op", c.Op)
+		if c.Op == "copyImage" {
+			for _, kv := range [][2]string{{"assetHandle", "source"}, {"folderHandle", "folder"}, {"name", "name"}} {
+				if v, ok := c.text(kv[0]); ok {
+					args = append(args, kv[1], printable(v))
+				}
+			}
+		}
+		if c.AppName != "" {
+			args = append(args, "app", printable(c.AppName))
+		}
+	}
+	log.Info("request accepted", args...)
+	return log
 }
 
 // dispatch runs the operation of c for caller. attrs describe the request
@@ -152,26 +174,27 @@ func (d *Daemon) dispatch(
 }
 
 // finish counts and logs the end of a request; attrs describe it (source
-// and new handle of a copy). op is logged when not empty; callers whose
-// logger already carries it pass "".
-func (d *Daemon) finish(log *slog.Logger, channel, op string, f *Fault, start time.Time, attrs ...any) {
+// and new handle of a copy). A failure after ctx was cancelled (shutdown,
+// or the socket client hung up) counts as interrupted, not as failed.
+func (d *Daemon) finish(ctx context.Context, log *slog.Logger, channel string, f *Fault, start time.Time, attrs ...any) {
 	dur := time.Since(start)
 	d.metrics.RequestDuration.WithLabelValues(channel).Observe(dur.Seconds())
-	if f == nil {
-		d.metrics.Requests.WithLabelValues(channel, "ok").Inc()
-		log.Info("request done", append(attrs, "result", "ok", "duration", dur)...)
+	switch {
+	case f == nil:
+		d.metrics.Requests.WithLabelValues(channel, metrics.ResultOK).Inc()
+		log.Info("request done", append(attrs, "result", metrics.ResultOK, "duration", dur)...)
+		return
+	case ctx.Err() != nil:
+		d.metrics.Requests.WithLabelValues(channel, metrics.ResultInterrupted).Inc()
+		log.Warn("request done", append(attrs, "result", metrics.ResultInterrupted, "reason", f.Reason, "duration", dur)...)
 		return
 	}
 	d.metrics.Requests.WithLabelValues(channel, f.Family()).Inc()
 	lvl := slog.LevelInfo
-	if f.Family() == "failed" {
+	if f.Family() == metrics.ResultFailed {
 		lvl = slog.LevelWarn
 	}
-	args := attrs
-	if op != "" {
-		args = append(args, "op", op)
-	}
-	args = append(args, "result", f.Family(), "code", f.Code, "reason", f.Reason)
+	args := append(attrs, "result", f.Family(), "code", f.Code, "reason", f.Reason)
 	if f.Transient {
 		args = append(args, "transient", true)
 	}

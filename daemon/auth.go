@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"crypto/sha256"
+	"log/slog"
 	"os/user"
 	"runtime"
 	"slices"
@@ -51,6 +52,13 @@ type Credentials struct {
 
 // String keeps the password out of logs.
 func (c Credentials) String() string { return c.User }
+
+// LogValue keeps the password out of logs in every slog format.
+func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.User) }
+
+// LogValue keeps the password hash out of logs: a user is logged as its
+// email.
+func (u UserConfig) LogValue() slog.Value { return slog.StringValue(u.Email) }
 
 // users is the configured user table, read-only after construction; a
 // reload builds a new one, which also forgets verified passwords.

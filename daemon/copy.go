@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ipsd/ipsd/fsstore"
+	"github.com/ipsd/ipsd/metrics"
 	"github.com/ipsd/ipsd/render"
 )
 
@@ -122,7 +123,13 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 	}
 	var a fsstore.Asset
 	if req.IsEmpty() {
+		// a plain copy has no render stages: the kernel copy is all write
+		t0 := time.Now()
 		a, err = st.Create(ctx, res, folder, ext, st.CopyFrom(src), prov)
+		if err == nil {
+			d.metrics.StageDuration.WithLabelValues(metrics.StageWrite).Observe(time.Since(t0).Seconds())
+			d.metrics.BytesRead.Add(float64(a.Size))
+		}
 	} else {
 		a, err = d.renderCopy(ctx, res, folder, src, req, ext, prov)
 	}
@@ -166,14 +173,31 @@ func (d *Daemon) renderCopy(
 		MaxSourcePixels: d.cfg().Render.MaxSourcePixels,
 		MaxOutputPixels: d.cfg().Render.MaxOutputPixels,
 	}
+	var info render.Info
+	var rendering time.Duration
 	fill := func(w *os.File) error {
 		bw := bufio.NewWriterSize(w, 256<<10)
-		if _, err := render.Render(ctx, data, req, lim, bw); err != nil {
+		t0 := time.Now()
+		var err error
+		if info, err = render.Render(ctx, data, req, lim, bw); err != nil {
 			return err
 		}
+		rendering = time.Since(t0)
 		return bw.Flush()
 	}
-	return d.store.Create(ctx, res, folder, ext, fill, prov)
+	t0 := time.Now()
+	a, err := d.store.Create(ctx, res, folder, ext, fill, prov)
+	if err != nil {
+		return a, err
+	}
+	// write: everything Create did besides rendering (the last buffered
+	// bytes, fsync, link into place, catalog)
+	m := d.metrics.StageDuration
+	m.WithLabelValues(metrics.StageDecode).Observe(info.Decode.Seconds())
+	m.WithLabelValues(metrics.StageTransform).Observe(info.Transform.Seconds())
+	m.WithLabelValues(metrics.StageEncode).Observe(info.Encode.Seconds())
+	m.WithLabelValues(metrics.StageWrite).Observe(max(time.Since(t0)-rendering, 0).Seconds())
+	return a, nil
 }
 
 // acquire takes a render worker. With wait false it refuses with the busy
@@ -198,7 +222,9 @@ func (d *Daemon) acquire(ctx context.Context, channel string, wait bool) (func()
 	}
 	d.metrics.QueueWait.WithLabelValues(channel).Observe(time.Since(start).Seconds())
 	d.metrics.InFlight.Inc()
+	d.inFlight.Add(1)
 	return func() {
+		d.inFlight.Add(-1)
 		d.metrics.InFlight.Dec()
 		<-d.sem
 	}, nil

@@ -39,6 +39,11 @@ type Daemon struct {
 	sem     chan struct{} // one slot per render worker
 	waiting atomic.Int64  // socket calls waiting for a worker
 	ready   atomic.Bool   // catalog reconciled and listeners bound
+	// inFlight counts copies holding a render worker (ipsd_requests_in_flight)
+	inFlight atomic.Int64
+	// apiCalls counts socket API handlers running, so that shutdown can
+	// wait for those cut off at the deadline to unwind
+	apiCalls sync.WaitGroup
 
 	watchMu  sync.Mutex // guards watchers
 	watchers map[string]*runningWatch
@@ -67,6 +72,12 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	d.cfgp.Store(cfg)
 	d.users.Store(newUsers(cfg.Users))
 	d.metrics.Workers.Set(float64(cfg.Render.Workers))
+
+	// taken from the start: a SIGHUP during the reconcile (systemctl reload
+	// while starting) must not kill the daemon; it is handled once ready
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	logger.Info("starting", "version", Version, "root", cfg.Root, "state_dir", cfg.StateDir)
 	status(logger, "reconciling catalog with %s", cfg.Root)
@@ -98,31 +109,37 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 		logger.Info("metrics listening", "addr", mln.Addr().String())
 	}
 
-	// intake stops first on shutdown; the socket and the store outlive it
-	// so that in-flight copies can finish
+	// on shutdown, intake stops first: the watch folders stop claiming and
+	// the socket stops accepting, and both let their copies in flight
+	// finish within shutdown_timeout. The store and metrics outlive them.
 	intake, stopIntake := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopIntake()
 	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	g.Go(func() error { return st.Run(gctx) })
-	g.Go(func() error { return d.serveSocket(gctx, ln) })
+	apiCtx, stopAPI := context.WithCancel(gctx)
+	defer stopAPI()
+	apiDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(apiDone)
+		return d.serveSocket(apiCtx, ln)
+	})
 	if mln != nil {
 		g.Go(func() error { return d.serveMetrics(gctx, mln) })
 	}
 	g.Go(func() error { return d.tick(gctx) })
 	g.Go(func() error { return d.watchdog(gctx) })
-	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
+	plan, err := d.planWatchers(cfg)
+	if err != nil {
 		ln.Close()
 		return err
 	}
+	d.applyWatchers(intake, plan)
 
 	d.ready.Store(true)
 	logger.Info("ready", "socket", cfg.API.Socket, "watch_folders", len(cfg.Watch))
 	notify(logger, "READY=1")
-	status(logger, "serving %d watch folders and %s", len(cfg.Watch), cfg.API.Socket)
+	d.serving()
 
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	failed := make(chan error, 1)
 	go func() { failed <- g.Wait() }() // returns once every component has
 loop:
@@ -140,12 +157,16 @@ loop:
 		}
 	}
 
-	logger.Info("stopping: no new requests; waiting for copies in flight")
+	grace := d.cfg().ShutdownTimeout.Duration
+	logger.Info("stopping: no new requests; waiting for copies in flight",
+		"in_flight", d.inFlight.Load(), "shutdown_timeout", grace)
 	notify(logger, "STOPPING=1")
-	status(logger, "stopping")
+	status(logger, "stopping: %d copies in flight get %v to finish", d.inFlight.Load(), grace)
 	stopIntake()
-	d.stopWatchers()
-	g.Go(func() error { return context.Canceled }) // stops the socket, store and metrics
+	stopAPI()
+	d.stopWatchers() // the socket drains meanwhile
+	<-apiDone
+	g.Go(func() error { return context.Canceled }) // stops the store, metrics and watchdog
 	err = <-failed
 	if errors.Is(err, context.Canceled) {
 		err = nil
@@ -154,32 +175,70 @@ loop:
 	return err
 }
 
-// syncWatchers starts the watch folders in want that are not running with
-// the same settings, and stops the others.
-func (d *Daemon) syncWatchers(ctx context.Context, want []WatchConfig) error {
+// watchPlan is a change of the running watch folders, prepared in full
+// before any of it takes effect.
+type watchPlan struct {
+	stop  []string // dirs whose watcher stops
+	start []newWatch
+	gone  []string // dirs no longer watched at all: their series go
+}
+
+type newWatch struct {
+	cfg WatchConfig
+	w   *watch.Watcher
+}
+
+// planWatchers prepares the watchers of cfg that are not running with the
+// same settings, and lists those to stop. It changes nothing, so a failure
+// leaves the running set as it is.
+func (d *Daemon) planWatchers(cfg *Config) (watchPlan, error) {
 	d.watchMu.Lock()
 	defer d.watchMu.Unlock()
-	keep := map[string]bool{}
-	for _, wc := range want {
+	var p watchPlan
+	want := map[string]WatchConfig{}
+	for _, wc := range cfg.Watch {
+		want[wc.Dir] = wc
 		if rw := d.watchers[wc.Dir]; rw != nil && rw.cfg == wc {
-			keep[wc.Dir] = true
-		}
-	}
-	for dir, rw := range d.watchers {
-		if !keep[dir] {
-			rw.cancel()
-			<-rw.done
-			delete(d.watchers, dir)
-		}
-	}
-	for _, wc := range want {
-		if keep[wc.Dir] {
 			continue
 		}
-		w, err := d.newWatcher(wc)
+		w, err := d.newWatcher(cfg, wc)
 		if err != nil {
-			return fmt.Errorf("starting watch folder %s: %w", wc.Dir, err)
+			return watchPlan{}, fmt.Errorf("watch folder %s: %w", wc.Dir, err)
 		}
+		p.start = append(p.start, newWatch{wc, w})
+	}
+	for dir, rw := range d.watchers {
+		if wc, ok := want[dir]; !ok || rw.cfg != wc {
+			p.stop = append(p.stop, dir)
+		}
+		if _, ok := want[dir]; !ok {
+			p.gone = append(p.gone, dir)
+		}
+	}
+	return p, nil
+}
+
+// applyWatchers stops the watchers of p (they finish their copies in
+// flight within shutdown_timeout; anything cut off stays claimed and is
+// taken up by the watcher that replaces it) and starts the new ones.
+func (d *Daemon) applyWatchers(ctx context.Context, p watchPlan) {
+	d.watchMu.Lock()
+	defer d.watchMu.Unlock()
+	for _, dir := range p.stop {
+		d.watchers[dir].cancel()
+	}
+	for _, dir := range p.stop {
+		<-d.watchers[dir].done
+		delete(d.watchers, dir)
+	}
+	for _, dir := range p.gone {
+		d.metrics.QueueDepth.DeleteLabelValues(dir)
+		d.metrics.OldestPending.DeleteLabelValues(dir)
+	}
+	for _, nw := range p.start {
+		wc, w := nw.cfg, nw.w
+		d.metrics.QueueDepth.WithLabelValues(wc.Dir).Set(0)
+		d.metrics.OldestPending.WithLabelValues(wc.Dir).Set(0)
 		wctx, cancel := context.WithCancel(ctx)
 		rw := &runningWatch{cfg: wc, cancel: cancel, done: make(chan struct{})}
 		d.watchers[wc.Dir] = rw
@@ -192,7 +251,6 @@ func (d *Daemon) syncWatchers(ctx context.Context, want []WatchConfig) error {
 			}
 		}()
 	}
-	return nil
 }
 
 // stopWatchers stops every watch folder and waits for their copies in
@@ -208,31 +266,48 @@ func (d *Daemon) stopWatchers() {
 }
 
 // reload re-reads the config file. Users, memberships, limits and watch
-// folders take effect at once; an invalid file is rejected whole and the
-// old config stays.
+// folders take effect at once; copies in flight keep the settings they
+// started with. An invalid file is rejected whole: it is logged, counted,
+// and the old config stays.
 func (d *Daemon) reload(intake context.Context) {
 	old := d.cfg()
 	notify(d.logger, fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", monotonicUsec()))
-	defer notify(d.logger, "READY=1")
+	status(d.logger, "reloading %s", old.path)
+	defer func() {
+		notify(d.logger, "READY=1")
+		d.serving()
+	}()
 	cfg, err := LoadConfig(old.path)
 	if err == nil {
 		err = restartOnly(old, cfg)
 	}
+	var plan watchPlan
+	if err == nil {
+		if cfg.Render.Workers != old.Render.Workers {
+			d.logger.Warn("config reload: render.workers changes only with a restart",
+				"running", old.Render.Workers, "configured", cfg.Render.Workers)
+			cfg.Render.Workers = old.Render.Workers
+		}
+		plan, err = d.planWatchers(cfg)
+	}
 	if err != nil {
-		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
+		d.metrics.ConfigReloads.WithLabelValues(metrics.ReloadError).Inc()
 		d.logger.Error("config reload rejected; keeping the running config", "err", err)
 		return
 	}
-	cfg.Render.Workers = old.Render.Workers // the worker pool is sized at start
+	// users first: a new watch folder may name a new user
 	d.users.Store(newUsers(cfg.Users))
 	d.cfgp.Store(cfg)
-	if err := d.syncWatchers(intake, cfg.Watch); err != nil {
-		d.metrics.ConfigReloads.WithLabelValues("error").Inc()
-		d.logger.Error("config reload: watch folders", "err", err)
-		return
-	}
-	d.metrics.ConfigReloads.WithLabelValues("ok").Inc()
-	d.logger.Info("config reloaded", "users", len(cfg.Users), "watch_folders", len(cfg.Watch))
+	d.applyWatchers(intake, plan)
+	d.metrics.ConfigReloads.WithLabelValues(metrics.ReloadOK).Inc()
+	d.logger.Info("config reloaded", "users", len(cfg.Users), "watch_folders", len(cfg.Watch),
+		"watch_started", len(plan.start), "watch_stopped", len(plan.stop))
+}
+
+// serving says in systemctl status what the daemon serves.
+func (d *Daemon) serving() {
+	cfg := d.cfg()
+	status(d.logger, "serving %s and %d watch folders; catalog of %s", cfg.API.Socket, len(cfg.Watch), cfg.Root)
 }
 
 // restartOnly refuses a reload that changes what only a restart can.
@@ -342,7 +417,18 @@ func (d *Daemon) serveSocket(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(d.logger.Handler(), slog.LevelDebug),
 	}
-	return serve(ctx, srv, ln, "socket api", d.cfg().ShutdownTimeout.Duration)
+	err := serve(ctx, srv, ln, "socket api", d.cfg().ShutdownTimeout.Duration)
+	// calls cut off at the deadline see their context cancelled and stop
+	// at the next safe point; give them a moment so the store is not
+	// closed under them
+	done := make(chan struct{})
+	go func() { d.apiCalls.Wait(); close(done) }() // returns when the last call has
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		d.logger.Warn("socket calls still running at exit")
+	}
+	return err
 }
 
 func (d *Daemon) serveMetrics(ctx context.Context, ln net.Listener) error {
@@ -374,7 +460,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, what string, 
 }
 
 // newWatcher builds the intake of one watch folder.
-func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
+func (d *Daemon) newWatcher(cfg *Config, wc WatchConfig) (*watch.Watcher, error) {
 	m := d.metrics
 	dir := wc.Dir
 	h := func(ctx context.Context, req watch.Request) watch.Result {
@@ -386,47 +472,46 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		Poll:       wc.Poll.Duration,
 		Rescan:     wc.Rescan.Duration,
 		Incomplete: wc.Incomplete.Duration,
-		Workers:    d.cfg().Render.Workers,
-		Grace:      d.cfg().ShutdownTimeout.Duration,
+		Workers:    cfg.Render.Workers,
+		Grace:      cfg.ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
-			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
-			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
-			OnRescan:   func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnEvent:        func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
+			OnOverflow:     func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
+			OnRescan:       func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnPollFallback: func() { m.PollFallbacks.WithLabelValues("watch").Inc() },
 			OnQueue: func(depth int, oldest time.Duration) {
 				m.QueueDepth.WithLabelValues(dir).Set(float64(depth))
 				m.OldestPending.WithLabelValues(dir).Set(oldest.Seconds())
 			},
 		},
-	}, h, d.logger) // the watcher adds component=watch and its dir
+	}, h, d.logger) // watch adds component and dir itself
 }
 
-// handleWatch executes one request file.
+// handleWatch executes one request file. A request cut off by shutdown
+// (ctx is cancelled once the grace period is over) is not failed: it stays
+// claimed and runs again at the next start.
 func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Request) watch.Result {
 	start := time.Now()
 	id := requestSeq.Add(1)
 	log := d.logger.With("request_id", id, "channel", "watch", "file", req.Name, "attempt", req.Attempt)
 
 	c, f := decodeCall(req.Body)
+	var caller *UserConfig
 	if f == nil {
-		var caller *UserConfig
 		caller, f = d.users.Load().identify(c.Cred, req.Owner, true, wc.User)
-		if f == nil {
-			log = log.With("caller", caller.Email, "op", c.Op)
-			log.Info("request accepted")
-			var ret elem
-			var attrs []any
-			ret, attrs, f = d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
-			d.finish(log, "watch", "", f, start, attrs...)
-			if f == nil {
-				return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
-			}
-			return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
-		}
 	}
-	op := ""
-	if c != nil {
-		op = c.Op
+	log = accepted(log, c, caller, "owner_uid", req.Owner)
+	if f != nil {
+		d.finish(ctx, log, "watch", f, start)
+		return watch.Result{Body: encodeFault(false, f)}
 	}
-	d.finish(log, "watch", op, f, start)
-	return watch.Result{OK: false, Body: encodeFault(false, f)}
+	ret, attrs, f := d.dispatch(ctx, c, caller, "watch", req.Key, true, log)
+	d.finish(ctx, log, "watch", f, start, attrs...)
+	switch {
+	case f == nil:
+		return watch.Result{OK: true, Body: encodeReply(false, c.NS, ret)}
+	case ctx.Err() != nil:
+		return watch.Result{Retry: true}
+	}
+	return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
 }

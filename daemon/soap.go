@@ -11,6 +11,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ipsd/ipsd/metrics"
 )
 
 // Namespaces of the IPS wire format (ips-api.md §2).
@@ -50,19 +52,19 @@ func (f *Fault) Error() string { return fmt.Sprintf("%s %d: %s", f.Kind, f.Code,
 func (f *Fault) Family() string {
 	switch {
 	case f.Status == 503:
-		return "busy"
+		return metrics.ResultBusy
 	case f.Kind == "authenticationFault":
-		return "authentication"
+		return metrics.ResultAuthentication
 	case f.Kind == "authorizationFault":
-		return "authorization"
+		return metrics.ResultAuthorization
 	case f.Code == 30001:
-		return "invalid_parameter"
+		return metrics.ResultInvalid
 	case f.Code == 30002:
-		return "missing_parameter"
+		return metrics.ResultMissing
 	case f.Code == 30003:
-		return "invalid_xml"
+		return metrics.ResultBadXML
 	}
-	return "failed"
+	return metrics.ResultFailed
 }
 
 func authFault(code int, reason string) *Fault {

@@ -21,6 +21,41 @@ const (
 	ResultBadXML         = "invalid_xml"
 	ResultFailed         = "failed"
 	ResultBusy           = "busy"
+	// ResultInterrupted is a watch-folder request cut off by shutdown: it
+	// stays claimed and runs again at the next start.
+	ResultInterrupted = "interrupted"
+)
+
+// Results lists every value of the result label of ipsd_requests_total.
+var Results = []string{
+	ResultOK, ResultAuthentication, ResultAuthorization, ResultInvalid, ResultMissing,
+	ResultBadXML, ResultFailed, ResultBusy, ResultInterrupted,
+}
+
+// Channels lists the values of the channel label.
+var Channels = []string{"socket", "watch"}
+
+// Render stages, the values of the stage label of
+// ipsd_render_stage_duration_seconds.
+const (
+	StageDecode    = "decode"
+	StageTransform = "transform"
+	StageEncode    = "encode"
+	StageWrite     = "write"
+)
+
+// Stages lists every render stage.
+var Stages = []string{StageDecode, StageTransform, StageEncode, StageWrite}
+
+// Sources lists the values of the source label of the watch metrics: the
+// tree (catalog sync) and the watch folders (request intake).
+var Sources = []string{"tree", "watch"}
+
+// Reload results, the values of the result label of
+// ipsd_config_reloads_total.
+const (
+	ReloadOK    = "ok"
+	ReloadError = "error"
 )
 
 // Set holds every ipsd metric. The zero value is not usable; call New.
@@ -36,8 +71,8 @@ type Set struct {
 	BytesWritten    prometheus.Counter
 	InFlight        prometheus.Gauge
 	Workers         prometheus.Gauge
-	QueueDepth      *prometheus.GaugeVec // watch folder
-	OldestPending   *prometheus.GaugeVec // watch folder
+	QueueDepth      *prometheus.GaugeVec // folder: a configured watch dir
+	OldestPending   *prometheus.GaugeVec // folder: a configured watch dir
 
 	CatalogAssets    prometheus.Gauge
 	CatalogFolders   prometheus.Gauge
@@ -80,7 +115,7 @@ func New(version string) *Set {
 			Buckets: durBuckets,
 		}, []string{"stage"}),
 		BytesRead: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "ipsd", Name: "read_bytes_total", Help: "Bytes of source images read.",
+			Namespace: "ipsd", Name: "read_bytes_total", Help: "Bytes of source images read (or cloned, for a copy without modifier).",
 		}),
 		BytesWritten: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "ipsd", Name: "written_bytes_total", Help: "Bytes of new images written into the tree.",
@@ -142,5 +177,24 @@ func New(version string) *Set {
 		s.ConfigReloads, s.BuildInfo,
 	)
 	s.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
+	// every known label combination exists from the start, at zero, so that
+	// rate() and alerts see a series before its first event
+	for _, ch := range Channels {
+		for _, r := range Results {
+			s.Requests.WithLabelValues(ch, r)
+		}
+		s.RequestDuration.WithLabelValues(ch)
+		s.QueueWait.WithLabelValues(ch)
+	}
+	for _, st := range Stages {
+		s.StageDuration.WithLabelValues(st)
+	}
+	for _, src := range Sources {
+		s.WatchEvents.WithLabelValues(src)
+		s.WatchOverflows.WithLabelValues(src)
+		s.PollFallbacks.WithLabelValues(src)
+	}
+	s.ConfigReloads.WithLabelValues(ReloadOK)
+	s.ConfigReloads.WithLabelValues(ReloadError)
 	return s
 }

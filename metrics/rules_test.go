@@ -24,6 +24,10 @@ func needPromtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
+		// .ci/run installs it: in CI a missing promtool is a failure
+		if os.Getenv("CI") != "" {
+			t.Fatalf("promtool not found in CI (.ci/run installs prometheus): %v", err)
+		}
 		t.Skipf("promtool not found (apt-get install prometheus): %v", err)
 	}
 	return p
@@ -390,12 +394,10 @@ var (
 
 // knownValues are the label values queries may match exactly.
 var knownValues = map[string][]string{
-	"result": {metrics.ResultOK, metrics.ResultAuthentication, metrics.ResultAuthorization,
-		metrics.ResultInvalid, metrics.ResultMissing, metrics.ResultBadXML, metrics.ResultFailed,
-		metrics.ResultBusy, "error"}, // "error": ipsd_config_reloads_total
-	"channel": {"socket", "watch"},
-	"stage":   {"decode", "transform", "encode", "write"},
-	"source":  {"tree", "watch"},
+	"result":  append(slices.Clone(metrics.Results), metrics.ReloadError), // ReloadError: ipsd_config_reloads_total
+	"channel": metrics.Channels,
+	"stage":   metrics.Stages,
+	"source":  metrics.Sources,
 }
 
 // TestQueriesUseKnownMetrics checks every query of the dashboard and the
@@ -456,5 +458,26 @@ func TestQueriesUseKnownMetrics(t *testing.T) {
 	}
 	if len(used) < 20 {
 		t.Errorf("queries use %d distinct metrics; the extraction looks broken", len(used))
+	}
+}
+
+// TestReadmeListsMetrics keeps the metrics table of the README in step with
+// what ipsd exports, and every result value named there.
+func TestReadmeListsMetrics(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(data)
+	for name := range exported(t) {
+		base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+		if strings.HasPrefix(base, "ipsd_") && !strings.Contains(readme, "`"+base+"`") {
+			t.Errorf("README does not list %s", base)
+		}
+	}
+	for _, r := range metrics.Results {
+		if !strings.Contains(readme, " "+r+",") && !strings.Contains(readme, " "+r+" (") {
+			t.Errorf("README does not name the result %q", r)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"time"
 
 	"golang.org/x/image/draw"
 )
@@ -20,6 +21,11 @@ type Limits struct {
 type Info struct {
 	Format        string // output format name, as returned by Sniff
 	Width, Height int
+
+	// Time spent per stage, for metrics: Decode covers reading the pixels
+	// and converting them to sRGB, Transform every geometry and filter
+	// step, Encode the encoder writing to w.
+	Decode, Transform, Encode time.Duration
 }
 
 // Render decodes src (a whole image file), applies r, and writes the encoded
@@ -41,6 +47,7 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 		r = &Request{}
 	}
 
+	t0 := time.Now()
 	format := Sniff(src)
 	if format == "" {
 		return Info{}, errors.New("decoding source: unknown image format")
@@ -61,6 +68,7 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
+	t1 := time.Now()
 
 	b := full
 	orient := orientation(src, format)
@@ -102,10 +110,14 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	if !r.bgcSet {
 		bg.R, bg.G, bg.B, bg.A = 255, 255, 255, 255
 	}
+	t2 := time.Now()
 	if err := encode(w, view, out, r, bg); err != nil {
 		return Info{}, fmt.Errorf("encoding %s: %w", out.format, err)
 	}
-	return Info{Format: out.format, Width: p.vw, Height: p.vh}, nil
+	return Info{
+		Format: out.format, Width: p.vw, Height: p.vh,
+		Decode: t1.Sub(t0), Transform: t2.Sub(t1), Encode: time.Since(t2),
+	}, nil
 }
 
 // transform applies the geometry of p to src: crop, orientation, rotate,

@@ -239,6 +239,9 @@ func (r *runner) startNotify() (<-chan fsnotify.Event, <-chan error) {
 			"interval", fallbackPoll, "err", err)
 		r.poll = fallbackPoll
 		r.pol.trustMtime = false
+		if h := r.w.cfg.Hooks.OnPollFallback; h != nil {
+			h()
+		}
 		return nil, nil
 	}
 	// the parent tells us when the folder is deleted and created again

@@ -116,6 +116,11 @@ type Hooks struct {
 	// "start", "periodic", "overflow", "error", "recreated" or "poll".
 	OnRescan func(reason string)
 
+	// OnPollFallback is called when inotify cannot be set up for the
+	// folder (a watch or instance limit, most often) and the folder is
+	// polled instead.
+	OnPollFallback func()
+
 	// OnQueue reports the number of requests ready and waiting for a
 	// worker (including retries that are due) and how long the oldest of
 	// them has waited. It is called whenever the queue may have changed.

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,9 @@ type env struct {
 	logs    *syncBuffer
 	http    *http.Client
 	env     []string // extra environment for the daemon
+	args    []string // extra flags for ipsd serve
+	wrap    []string // a command that runs ipsd (its path and flags follow)
+	top     string   // top-level keys for the start of the config file
 }
 
 type syncBuffer struct {
@@ -120,9 +124,16 @@ func startEnv(t *testing.T, extra string) *env {
 // startEnvWith is startEnv with extra environment variables for the daemon.
 func startEnvWith(t *testing.T, extra string, environ []string) *env {
 	t.Helper()
+	return startEnvOpts(t, extra, func(e *env) { e.env = environ })
+}
+
+// startEnvOpts is startEnv with opt applied to the env before ipsd starts.
+func startEnvOpts(t *testing.T, extra string, opt func(*env)) *env {
+	t.Helper()
 	needCorpus(t)
 	dir := t.TempDir()
-	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), inbox: filepath.Join(dir, "inbox"), env: environ}
+	e := &env{t: t, dir: dir, root: filepath.Join(dir, "root"), inbox: filepath.Join(dir, "inbox")}
+	opt(e)
 	for _, d := range []string{"root/ApiTestCo/photos", "root/ApiTestCo/orient", "root/ApiTestCo/out/deep", "root/OtherCo/misc", "state", "inbox"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -138,7 +149,7 @@ func startEnvWith(t *testing.T, extra string, environ []string) *env {
 
 	e.socket = filepath.Join(dir, "ipsd.sock")
 	e.config = filepath.Join(dir, "ipsd.toml")
-	cfg := fmt.Sprintf(`root = "root"
+	cfg := e.top + "\n" + fmt.Sprintf(`root = "root"
 state_dir = "state"
 [api]
 socket = "ipsd.sock"
@@ -175,7 +186,9 @@ func (e *env) start() {
 	t := e.t
 	t.Helper()
 	e.logs = &syncBuffer{}
-	e.cmd = exec.Command(binPath, "serve", "-config", e.config, "-log.level", "debug")
+	argv := append([]string{binPath, "serve", "-config", e.config, "-log.level", "debug"}, e.args...)
+	argv = append(slices.Clone(e.wrap), argv...)
+	e.cmd = exec.Command(argv[0], argv[1:]...)
 	e.cmd.Stderr = e.logs
 	e.cmd.Stdout = e.logs
 	e.cmd.Env = append(os.Environ(), e.env...)
@@ -190,7 +203,8 @@ func (e *env) start() {
 			t.Logf("daemon log:\n%s", e.logs.String())
 		}
 	})
-	addrRE := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
+	// the text and the JSON form of the line
+	addrRE := regexp.MustCompile(`msg="metrics listening" addr=(\S+)|"msg":"metrics listening","addr":"([^"]+)"`)
 	waitFor(t, 30*time.Second, "daemon healthy", func() bool {
 		resp, err := e.http.Get("http://ipsd/healthz")
 		if err != nil {
@@ -206,7 +220,7 @@ func (e *env) start() {
 		m = addrRE.FindStringSubmatch(e.logs.String())
 		return m != nil
 	})
-	e.metrics = m[1]
+	e.metrics = m[1] + m[2]
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,9 @@ type notifyListener struct {
 	conn *net.UnixConn
 	mu   sync.Mutex
 	msgs []string
+	// onMsg, when set, is called with each message as it arrives, before
+	// the next one is read
+	onMsg func(string)
 }
 
 func listenNotify(t *testing.T) *notifyListener {
@@ -44,7 +48,11 @@ func listenNotify(t *testing.T) *notifyListener {
 			}
 			n.mu.Lock()
 			n.msgs = append(n.msgs, string(buf[:k]))
+			f := n.onMsg
 			n.mu.Unlock()
+			if f != nil {
+				f(string(buf[:k]))
+			}
 		}
 	}()
 	t.Cleanup(func() { c.Close() })
@@ -92,13 +100,51 @@ func (e *env) waitExit(d time.Duration) int {
 	return -1
 }
 
+// TestSystemdNotify runs ipsd under a fake systemd notification socket:
+// when READY=1 arrives the catalog is reconciled and the socket answers
+// (checked the moment it arrives, so READY=1 sent a long way too early is
+// caught; one sent a few microseconds early may slip by), STATUS= lines
+// say what ipsd is doing, WATCHDOG=1 pings come under WATCHDOG_USEC, and
+// STOPPING=1 on SIGTERM.
 func TestSystemdNotify(t *testing.T) {
 	n := listenNotify(t)
-	e := startEnvWith(t, "", []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000"})
+	var mu sync.Mutex
+	var atReady []string // what was true when READY=1 arrived
+	e := startEnvOpts(t, "", func(e *env) {
+		e.env = []string{"NOTIFY_SOCKET=" + n.path, "WATCHDOG_USEC=200000"}
+		sock, config := filepath.Join(e.dir, "ipsd.sock"), filepath.Join(e.dir, "ipsd.toml")
+		client := unixClient(&sock)
+		n.mu.Lock()
+		n.onMsg = func(msg string) {
+			if !slices.Contains(strings.Split(msg, "\n"), "READY=1") {
+				return
+			}
+			var facts []string
+			if resp, err := client.Get("http://ipsd/healthz"); err != nil {
+				facts = append(facts, "healthz: "+err.Error())
+			} else {
+				resp.Body.Close()
+				facts = append(facts, fmt.Sprintf("healthz: %d", resp.StatusCode))
+			}
+			out, err := exec.Command(binPath, "ls", "-config", config, "ApiTestCo/").Output()
+			facts = append(facts, fmt.Sprintf("assets: %d (%v)", strings.Count(string(out), "a|"), err))
+			mu.Lock()
+			atReady = append(atReady, strings.Join(facts, ", "))
+			mu.Unlock()
+		}
+		n.mu.Unlock()
+	})
 	waitFor(t, 10*time.Second, "READY=1", func() bool { return n.has("READY=1") })
 	waitFor(t, 10*time.Second, "WATCHDOG=1", func() bool { return n.has("WATCHDOG=1") })
-	if !n.has("STATUS=") {
-		t.Errorf("no STATUS= line; got %s", n.all())
+	mu.Lock()
+	if len(atReady) == 0 || atReady[0] != "healthz: 200, assets: 6 (<nil>)" {
+		t.Errorf("when READY=1 arrived: %q; want the socket healthy and all 6 seeded assets catalogued", atReady)
+	}
+	mu.Unlock()
+	for _, want := range []string{"STATUS=reconciling", "STATUS=serving"} {
+		if !strings.Contains(n.all(), want) {
+			t.Errorf("no %s... line; got %s", want, n.all())
+		}
 	}
 	if n.has("STOPPING=1") {
 		t.Fatalf("STOPPING=1 before any signal: %s", n.all())
@@ -109,20 +155,48 @@ func TestSystemdNotify(t *testing.T) {
 	if code := e.waitExit(30 * time.Second); code != 0 {
 		t.Errorf("exit code after SIGTERM = %d; want 0", code)
 	}
-	if !n.has("STOPPING=1") {
-		t.Errorf("no STOPPING=1 after SIGTERM; got %s", n.all())
+	if !n.has("STOPPING=1") || !strings.Contains(n.all(), "STATUS=stopping") {
+		t.Errorf("no STOPPING=1 and STATUS=stopping after SIGTERM; got %s", n.all())
 	}
 	if _, err := os.Stat(e.socket); !os.IsNotExist(err) {
 		t.Errorf("socket %s still exists after shutdown (err %v)", e.socket, err)
 	}
 }
 
+// TestReloadDuringTraffic reloads users, memberships, limits and watch
+// folders with SIGHUP while socket copies and watch-folder requests run,
+// and sends an invalid config in between: not one request may fail, the
+// invalid config is rejected whole, logged and counted, and the config
+// before it stays in force.
 func TestReloadDuringTraffic(t *testing.T) {
-	e := startEnv(t, "")
+	n := listenNotify(t)
+	e := startEnvWith(t, "", []string{"NOTIFY_SOCKET=" + n.path})
 	company := e.ls("")["ApiTestCo"]
+	other := e.ls("")["OtherCo"]
 	src := e.ls("ApiTestCo/")["ApiTestCo/photos/Canon_40D.jpg"]
+	otherSrc := e.ls("OtherCo/")["OtherCo/misc/nikon.jpg"]
+	inbox2 := filepath.Join(e.dir, "inbox2")
+	if err := os.Mkdir(inbox2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reloads := 0
+	reload := func(cfg, result string) {
+		t.Helper()
+		if err := os.WriteFile(e.config, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reloads++
+		before := strings.Count(n.all(), "READY=1")
+		e.cmd.Process.Signal(syscall.SIGHUP)
+		waitFor(t, time.Minute, "reload "+result+" counted", func() bool {
+			return e.scrape(`ipsd_config_reloads_total{result="`+result+`"}`) >= 1 &&
+				e.scrape(`ipsd_config_reloads_total{result="ok"}`)+e.scrape(`ipsd_config_reloads_total{result="error"}`) == float64(reloads)
+		})
+		waitFor(t, 10*time.Second, "READY=1 after the reload", func() bool { return strings.Count(n.all(), "READY=1") > before })
+	}
 
-	// traffic: copies one after another until stopped; every one must succeed
+	// socket traffic: copies one after another until stopped; every one
+	// must succeed
 	var stop atomic.Bool
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
@@ -140,47 +214,103 @@ func TestReloadDuringTraffic(t *testing.T) {
 			}
 		}()
 	}
+	// watch-folder traffic across the first reload
+	const nWatch = 10
+	reqs := map[string]string{}
+	for i := range nWatch {
+		reqs[fmt.Sprintf("w%02d.xml", i)] = copyXML(ns, company, src, "ApiTestCo/out/", fmt.Sprintf("w%02d", i), "wid=60")
+	}
+	dropAll(t, e.inbox, reqs)
 
-	hash := hashPassword(t, "s3cret")
-	good := fmt.Sprintf("\n[[user]]\nemail = \"late@example.com\"\npassword_hash = %q\n[[user.membership]]\ncompany = \"ApiTestCo\"\nrole = \"IpsCompanyAdmin\"\n", hash)
+	// 1: a new user, a new watch folder acting as that user, a lower limit
 	orig, err := os.ReadFile(e.config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(e.config, append(orig, good...), 0o644); err != nil {
-		t.Fatal(err)
+	hash := hashPassword(t, "s3cret")
+	late := func(company string) string {
+		return fmt.Sprintf("\n[[user]]\nemail = \"late@example.com\"\npassword_hash = %q\n[[user.membership]]\ncompany = %q\nrole = \"IpsCompanyAdmin\"\n", hash, company)
 	}
-	e.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "reload ok counted", func() bool {
-		return e.scrape(`ipsd_config_reloads_total{result="ok"}`) == 1
-	})
+	watch2 := fmt.Sprintf("\n[[watch]]\ndir = %q\nuser = \"late@example.com\"\nsettle = \"200ms\"\n", inbox2)
+	limited := strings.Replace(string(orig), "workers = 2\n", "workers = 2\nmax_output_pixels = 10000\n", 1)
+	cfg1 := limited + late("ApiTestCo") + watch2
+	reload(cfg1, "ok")
 	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, company, src, "ApiTestCo/out/", "late1", "")); status != 200 {
-		t.Fatalf("user added by reload cannot copy: HTTP %d %s", status, body)
+		t.Errorf("user added by reload cannot copy: HTTP %d %s", status, body)
+	}
+	big := copyXML(ns, company, src, "ApiTestCo/out/", "big1", "wid=2000")
+	if status, body := e.post(big); status != 500 || !strings.Contains(body, "10000") {
+		t.Errorf("a copy over the reloaded max_output_pixels: HTTP %d %s; want a fault naming the limit", status, body)
+	}
+	dropAll(t, inbox2, map[string]string{"x1.xml": copyXML(ns, company, src, "ApiTestCo/out/", "x1", "wid=20")})
+	waitFor(t, time.Minute, "x1.xml done in the new watch folder", func() bool { return countGlob(t, inbox2, "done/x1.result.xml") == 1 })
+	waitFor(t, time.Minute, "the first watch folder's requests done", func() bool { return countGlob(t, e.inbox, "done/w*.result.xml") == nWatch })
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d requests of the kept watch folder failed across the reload", got)
+	}
+	if got, want := e.scrape(`ipsd_requests_total{channel="watch",result="ok"}`), float64(nWatch+1); got != want {
+		t.Errorf(`ipsd_requests_total{channel="watch",result="ok"} = %v; want %v`, got, want)
 	}
 
-	// an invalid config is rejected whole; the running one stays
-	bad := append([]byte("bogus_key = 1\nshutdown_timeout = \"-1s\"\n"), append(orig, good...)...)
-	if err := os.WriteFile(e.config, bad, 0o644); err != nil {
-		t.Fatal(err)
+	// 2: an invalid config, rejected whole: its new user, its higher limit
+	// and its valid-looking parts do not take effect
+	bad := "bogus_key = 1\nshutdown_timeout = \"-1s\"\n" + string(orig) + late("ApiTestCo") +
+		"\n[[user]]\nemail = \"never@example.com\"\npassword_hash = \"$2a$04$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0\"\n"
+	reload(bad, "error")
+	logs := e.logs.String()
+	if !strings.Contains(logs, "config reload rejected") || !strings.Contains(logs, "bogus_key") || !strings.Contains(logs, "shutdown_timeout") {
+		t.Errorf("the rejected reload is not logged with both bad keys")
 	}
-	e.cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, 10*time.Second, "reload error counted", func() bool {
-		return e.scrape(`ipsd_config_reloads_total{result="error"}`) == 1
-	})
-	if logs := e.logs.String(); !strings.Contains(logs, "bogus_key") || !strings.Contains(logs, "shutdown_timeout") {
-		t.Errorf("rejected reload does not name both bad keys in the log")
+	if status, body := e.post(big); status != 500 {
+		t.Errorf("after a rejected reload the limit of the running config is gone: HTTP %d %s", status, body)
 	}
 	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, company, src, "ApiTestCo/out/", "late2", "")); status != 200 {
-		t.Fatalf("after a rejected reload the old config is gone: HTTP %d %s", status, body)
+		t.Errorf("after a rejected reload the running config's user is gone: HTTP %d %s", status, body)
 	}
-	waitFor(t, 20*time.Second, "traffic across both reloads", func() bool { return sent.Load() >= 10 })
+	dropAll(t, inbox2, map[string]string{"x2.xml": copyXML(ns, company, src, "ApiTestCo/out/", "x2", "wid=20")})
+	waitFor(t, time.Minute, "x2.xml done after the rejected reload", func() bool { return countGlob(t, inbox2, "done/x2.result.xml") == 1 })
+
+	// 3: the membership moves to OtherCo, the first watch folder goes, the
+	// limit is back to its default
+	noInbox := strings.Replace(string(orig), "[[watch]]\ndir = \"inbox\"\nsettle = \"200ms\"\n", "", 1)
+	if noInbox == string(orig) {
+		t.Fatal("cannot find the [[watch]] table of the test config")
+	}
+	reload(noInbox+late("OtherCo")+watch2, "ok")
+	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, company, src, "ApiTestCo/out/", "late3", "")); status != 500 || !strings.Contains(body, "20000") {
+		t.Errorf("a membership removed by reload still works: HTTP %d %s; want fault 20000", status, body)
+	}
+	if status, body := e.postAs("late@example.com", "s3cret", copyXML(ns, other, otherSrc, "OtherCo/", "late4", "")); status != 200 {
+		t.Errorf("a membership added by reload does not work: HTTP %d %s", status, body)
+	}
+	if status, body := e.post(big); status != 200 {
+		t.Errorf("the default max_output_pixels is not back after reload: HTTP %d %s", status, body)
+	}
+	inbox, _ := filepath.Abs(e.inbox)
+	if sc := e.scrapeAll(); strings.Contains(sc, inbox+`"`) || !strings.Contains(sc, inbox2+`"`) {
+		t.Errorf("the queue series do not follow the watch folders (%s gone, %s kept):\n%s", inbox, inbox2, sc)
+	}
+	dropAll(t, e.inbox, map[string]string{"after.xml": copyXML(ns, company, src, "ApiTestCo/out/", "after", "")})
+	dropAll(t, inbox2, map[string]string{"x3.xml": copyXML(ns, other, otherSrc, "OtherCo/", "x3", "")})
+	waitFor(t, time.Minute, "x3.xml done", func() bool { return countGlob(t, inbox2, "done/x3.result.xml") == 1 })
+	if _, err := os.Stat(filepath.Join(e.inbox, "after.xml")); err != nil {
+		t.Errorf("a request in the watch folder removed by reload was taken: %v", err)
+	}
+
+	waitFor(t, time.Minute, "traffic across the reloads", func() bool { return sent.Load() >= 10 })
 	stop.Store(true)
 	wg.Wait()
 	if failed.Load() != 0 {
 		t.Errorf("%d of %d copies failed during reloads", failed.Load(), sent.Load())
 	}
-	if strings.Contains(e.logs.String(), "s3cret") {
-		t.Errorf("the password appears in the log")
+	if got := strings.Count(n.all(), "RELOADING=1"); got != reloads {
+		t.Errorf("%d RELOADING=1 messages for %d reloads", got, reloads)
+	}
+	if !n.has("MONOTONIC_USEC=") {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC=: %s", n.all())
+	}
+	if strings.Contains(e.logs.String(), "s3cret") || strings.Contains(e.logs.String(), hash) {
+		t.Errorf("the password or its hash appears in the log")
 	}
 }
 
@@ -252,31 +382,6 @@ func hashPassword(t *testing.T, pw string) string {
 	return strings.TrimSpace(string(out))
 }
 
-func TestMetricsPassPromtool(t *testing.T) {
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Skip("promtool not installed (Debian package prometheus)")
-	}
-	e := startEnv(t, "")
-	company := e.ls("")["ApiTestCo"]
-	src := e.ls("ApiTestCo/")["ApiTestCo/photos/Canon_40D.jpg"]
-	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20"))
-	e.post(copyXML(ns, company, src, "ApiTestCo/", "m1", "wid=20")) // a fault
-	scrape := e.scrapeAll()
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(scrape)
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-	for _, want := range []string{"ipsd_build_info{", "process_resident_memory_bytes", "go_goroutines",
-		`ipsd_requests_total{channel="socket",result="failed"} 1`} {
-		if !strings.Contains(scrape, want) {
-			t.Errorf("scrape lacks %s", want)
-		}
-	}
-}
-
 // postAs sends body with HTTP Basic credentials.
 func (e *env) postAs(user, password, body string) (int, string) {
 	e.t.Helper()
@@ -305,4 +410,146 @@ func (e *env) scrapeAll() string {
 		e.t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestSigtermDeadlineLeavesUnfinishedClaimed stops ipsd while slow copies
+// run, with a shutdown_timeout far shorter than one of them: the copies cut
+// off are not failed but stay claimed, socket calls either complete or get
+// no answer (and leave nothing behind), ipsd exits 0 and closes its socket,
+// and the next start completes every request exactly once.
+func TestSigtermDeadlineLeavesUnfinishedClaimed(t *testing.T) {
+	e := startEnvOpts(t, "", func(e *env) { e.top = `shutdown_timeout = "1ms"` })
+	copyFile(t, filepath.Join(corpus, "photos", "42_IndexError.jpg"), filepath.Join(e.root, "ApiTestCo/photos/big.jpg"))
+	var src string
+	waitFor(t, 30*time.Second, "big.jpg in the catalog", func() bool {
+		src = e.ls("ApiTestCo/")["ApiTestCo/photos/big.jpg"]
+		return src != ""
+	})
+	company := e.ls("")["ApiTestCo"]
+	// a 12-megapixel PNG takes far longer than 1ms to encode on any machine
+	const mod = "wid=4000&fmt=png"
+
+	const n = 6
+	reqs := map[string]string{}
+	for i := range n {
+		reqs[fmt.Sprintf("slow%d.xml", i)] = copyXML(ns, company, src, "ApiTestCo/out/", fmt.Sprintf("slow%d", i), mod)
+	}
+	dropAll(t, e.inbox, reqs)
+	waitFor(t, time.Minute, "copies rendering", func() bool { return e.scrape("ipsd_requests_in_flight") >= 1 })
+	// two workers, six requests: the rest wait, and the gauges say so
+	inbox, _ := filepath.Abs(e.inbox)
+	waitFor(t, time.Minute, "requests waiting in the watch folder", func() bool {
+		return e.scrape(series("ipsd_watch_queue_depth", "folder", inbox)) >= 1 &&
+			e.scrape(series("ipsd_watch_oldest_pending_age_seconds", "folder", inbox)) > 0
+	})
+
+	// socket calls in flight at the same time
+	type reply struct {
+		name   string
+		status int
+		err    error
+	}
+	replies := make(chan reply, 2)
+	for i := range 2 {
+		name := fmt.Sprintf("sock%d", i)
+		go func() { // ends when the daemon answers or goes away
+			req, _ := http.NewRequest("POST", "http://ipsd/scene7/services/IpsApiService",
+				strings.NewReader(copyXML(ns, company, src, "ApiTestCo/out/", name, mod)))
+			resp, err := e.http.Do(req)
+			if err != nil {
+				replies <- reply{name: name, err: err}
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			replies <- reply{name: name, status: resp.StatusCode}
+		}()
+	}
+	waitFor(t, time.Minute, "socket calls accepted", func() bool {
+		return strings.Count(e.logs.String(), `msg="request accepted" request_id=`) >= 2+1
+	})
+
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(2 * time.Minute); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d; want 0", code)
+	}
+	if _, err := os.Stat(e.socket); !os.IsNotExist(err) {
+		t.Errorf("socket %s still exists after exit (err %v)", e.socket, err)
+	}
+	logs := e.logs.String()
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after SIGTERM; want 0", got)
+	}
+	claimed := countGlob(t, e.inbox, ".work/slow*")
+	if claimed == 0 || !strings.Contains(logs, "result=interrupted") {
+		t.Errorf("%d requests left claimed, interrupted logged: %v; want copies cut off by the 1ms deadline",
+			claimed, strings.Contains(logs, "result=interrupted"))
+	}
+	if accounted := countGlob(t, e.inbox, "done/slow*.result.xml") + claimed + countGlob(t, e.inbox, "slow*.xml"); accounted != n {
+		t.Errorf("after SIGTERM %d of %d requests are done, claimed or waiting", accounted, n)
+	}
+	answered := map[string]bool{}
+	for range 2 {
+		r := <-replies
+		switch {
+		case r.err == nil && r.status == 200:
+			answered[r.name] = true
+		case r.err == nil:
+			t.Errorf("socket call %s: HTTP %d; want 200 or no answer at all", r.name, r.status)
+		}
+	}
+
+	e.start()
+	waitFor(t, 3*time.Minute, "every request done after restart", func() bool {
+		return countGlob(t, e.inbox, "done/slow*.result.xml") == n
+	})
+	if got := countGlob(t, e.inbox, "failed/*"); got != 0 {
+		t.Errorf("%d files in failed/ after restart; want 0", got)
+	}
+	for i := range n {
+		if m, _ := filepath.Glob(filepath.Join(e.root, fmt.Sprintf("ApiTestCo/out/slow%d.*", i))); len(m) != 1 {
+			t.Errorf("copies of slow%d in the tree: %v; want exactly one", i, m)
+		}
+	}
+	for i := range 2 {
+		name := fmt.Sprintf("sock%d", i)
+		m, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/"+name+".*"))
+		if answered[name] != (len(m) == 1) || len(m) > 1 {
+			t.Errorf("socket call %s answered 200: %v, but the tree holds %v", name, answered[name], m)
+		}
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(e.root, "ApiTestCo/out/.*")); len(tmps) != 0 {
+		t.Errorf("temp files left in the tree: %v", tmps)
+	}
+}
+
+// TestSocketActivation runs ipsd the way ipsd.socket does: the listening
+// socket is made by systemd-socket-activate, which starts ipsd on the first
+// connection and hands the socket over (LISTEN_FDS). The first call waits in
+// the backlog until ipsd is ready; ipsd serves on the inherited socket and
+// leaves it in place at exit, since it belongs to the socket unit.
+func TestSocketActivation(t *testing.T) {
+	sa := needTool(t, "systemd-socket-activate", "systemd")
+	e := startEnvOpts(t, "", func(e *env) {
+		e.wrap = []string{sa, "-l", filepath.Join(e.dir, "ipsd.sock")}
+	})
+	if !strings.Contains(e.logs.String(), `msg="using socket from systemd"`) {
+		t.Errorf("ipsd did not take the socket it was handed")
+	}
+	company := e.ls("")["ApiTestCo"]
+	src := e.ls("ApiTestCo/")["ApiTestCo/photos/BlueSquare.jpg"]
+	if status, body := e.post(copyXML(ns, company, src, "ApiTestCo/out/", "activated", "wid=10")); status != 200 {
+		t.Fatalf("copy over the inherited socket: HTTP %d\n%s", status, body)
+	}
+	if err := e.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := e.waitExit(time.Minute); code != 0 {
+		t.Errorf("exit code after SIGTERM = %d; want 0", code)
+	}
+	if fi, err := os.Stat(e.socket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("the socket unit's socket is gone after ipsd exits: %v", err)
+	}
 }
