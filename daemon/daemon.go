@@ -389,9 +389,10 @@ func (d *Daemon) newWatcher(wc WatchConfig) (*watch.Watcher, error) {
 		Workers:    d.cfg().Render.Workers,
 		Grace:      d.cfg().ShutdownTimeout.Duration,
 		Hooks: watch.Hooks{
-			OnEvent:    func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
-			OnOverflow: func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
-			OnRescan:   func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
+			OnEvent:        func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
+			OnOverflow:     func() { m.WatchOverflows.WithLabelValues("watch").Inc() },
+			OnPollFallback: func() { m.PollFallbacks.WithLabelValues("watch").Inc() },
+			OnRescan:       func(reason string) { m.Rescans.WithLabelValues("watch", reason).Inc() },
 			OnQueue: func(depth int, oldest time.Duration) {
 				m.QueueDepth.WithLabelValues(dir).Set(float64(depth))
 				m.OldestPending.WithLabelValues(dir).Set(oldest.Seconds())

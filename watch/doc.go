@@ -64,12 +64,16 @@
 //
 // fsnotify (inotify) events on the folder are hints. The folder is scanned in
 // full at start, every Rescan, after an event-queue overflow and after the
-// folder was deleted and created again (the parent directory is watched for
-// that, and re-adding is also retried every Settle/4, at most 250ms, while
-// the folder is missing).
+// folder was deleted and created again. inotify watches a directory, not a
+// path, so the Watcher also notices when the path stops leading to the
+// directory it watches: the folder or its parent is deleted or renamed (the
+// parent is watched for that), or, found at a full scan, the path holds
+// another directory. It then watches whatever folder is at the path once
+// there is one (retried every Settle/4, at most 250ms) and scans it.
 // With Poll > 0 no inotify is used at all: the folder is listed every Poll,
 // as needed for NFS and SMB (R13). If inotify cannot be set up (watch or
-// instance limits), the Watcher logs a warning and polls every 5s.
+// instance limits), the Watcher logs a warning, calls Hooks.OnPollFallback
+// and polls every 5s.
 //
 // This package exists for ipsd; its API may change without notice.
 package watch
