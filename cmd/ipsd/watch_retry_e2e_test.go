@@ -1,0 +1,178 @@
+package main
+
+// End-to-end tests of retries (R11) and of the tree sync (issue 2 item 3,
+// issue 4): the real binary, real files, outcomes counted in done/,
+// failed/, the log and `ipsd ls`.
+
+import (
+	"context"
+	"database/sql"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// attemptOf returns the attempt number stamped into a result body, or "".
+func attemptOf(body string) string {
+	m := regexp.MustCompile(`<!-- ipsd: \S+ attempt=(\d+) -->`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// TestWatchTransientRetriedDeterministicFailedAtOnce drives both kinds of
+// failure through the daemon: a source that does not decode fails at once
+// (one handler call, attempt 1, fault 30000), while a catalog held locked
+// by another process (SQLITE_BUSY, as when a peer daemon holds a long
+// write) is retried with backoff and succeeds once the lock is gone.
+func TestWatchTransientRetriedDeterministicFailedAtOnce(t *testing.T) {
+	e := newWatchEnv(t, watchEnvOpts{})
+	company, src := e.companyAndSource("Canon_40D.jpg")
+
+	// deterministic: a "JPEG" whose data is garbage
+	broken := filepath.Join(e.root, "ApiTestCo/photos/broken.jpg")
+	garbage := append([]byte("\xff\xd8\xff\xe0\x00\x10JFIF\x00"), []byte(strings.Repeat("not an image ", 200))...)
+	if err := os.WriteFile(broken, garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var brokenHandle string
+	waitFor(t, time.Minute, "broken.jpg in ipsd ls", func() bool {
+		brokenHandle = e.assetsUnder("ApiTestCo/")["ApiTestCo/photos/broken.jpg"]
+		return brokenHandle != ""
+	})
+	dropAll(t, e.inbox, map[string]string{"broken.xml": requestXML(company, brokenHandle, "fromBroken", "wid=64")})
+	o := waitResults(t, e.inbox, 1, time.Minute)
+	res, ok := o.failed["broken"]
+	if !ok || faultCode(res) != "30000" || attemptOf(res) != "1" {
+		t.Fatalf("broken source: failed %v, done %v; want failed/broken.result.xml with fault 30000 at attempt 1", o.failed, o.done)
+	}
+	accepted := regexp.MustCompile(`msg="request accepted".* file=broken\.xml`)
+	if n := len(accepted.FindAllString(e.logs.String(), -1)); n != 1 {
+		t.Errorf("broken.xml was handled %d times; want once, without retries", n)
+	}
+
+	// transient: the catalog is locked by someone else for longer than the
+	// daemon's busy timeout
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(e.dir, "state", "catalog.db")+"?_pragma=busy_timeout(30000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	defer unlock()
+
+	dropAll(t, e.inbox, map[string]string{"busy.xml": requestXML(company, src, "afterBusy", "wid=64")})
+	retrying := regexp.MustCompile(`msg="request failed; retrying".* file=busy\.xml`)
+	waitFor(t, 2*time.Minute, "busy.xml to fail and be set for a retry", func() bool {
+		return retrying.MatchString(e.logs.String())
+	})
+	if fi, err := os.Stat(filepath.Join(e.inbox, "failed", "busy.result.xml")); err == nil {
+		t.Fatalf("busy.xml failed at once (%v); want a retry", fi.ModTime())
+	}
+	unlock()
+
+	o = waitResults(t, e.inbox, 2, 2*time.Minute)
+	res, ok = o.done["busy"]
+	if !ok || attemptOf(res) != "2" || handleRE.FindString(res) == "" {
+		t.Fatalf("busy.xml: done %v, failed %v; want done with a handle at attempt 2", o.done, o.failed)
+	}
+	if _, dup := o.failed["busy"]; dup || len(o.dups) > 0 {
+		t.Errorf("busy.xml has a failed result too, or duplicates %v", o.dups)
+	}
+	if files, _ := treeFiles(t, filepath.Join(e.root, "ApiTestCo/out")); len(files) != 1 || files[0] != "afterBusy.jpg" {
+		t.Errorf("out/ holds %v; want afterBusy.jpg only", files)
+	}
+}
+
+// TestTreeFollowsChanges changes the tree behind the daemon's back as
+// people and tools do (cp, rm, mv of a file and of a folder, mkdir -p and
+// fill) and checks `ipsd ls` follows each without a rescan (rescan is a
+// minute away), keeping handles across moves.
+func TestTreeFollowsChanges(t *testing.T) {
+	e := newWatchEnv(t, watchEnvOpts{rescan: "1h"})
+	photos := filepath.Join(e.root, "ApiTestCo/photos")
+	asset := func(rel string) string { return e.assetsUnder("ApiTestCo/")[rel] }
+	run := func(name string, args ...string) {
+		t.Helper()
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v %s", name, args, err, out)
+		}
+	}
+
+	// cp: listed, with the time it took
+	start := time.Now()
+	run("cp", filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(photos, "copied.jpg"))
+	var h string
+	waitFor(t, time.Minute, "copied.jpg in ipsd ls", func() bool {
+		h = asset("ApiTestCo/photos/copied.jpg")
+		return h != ""
+	})
+	t.Logf("cp'd image listed after %v (ipsd ls itself included)", time.Since(start).Round(time.Millisecond))
+
+	// mv to another folder: the same handle
+	run("mv", filepath.Join(photos, "copied.jpg"), filepath.Join(e.root, "ApiTestCo/out/moved.jpg"))
+	waitFor(t, time.Minute, "moved.jpg under its handle", func() bool {
+		a := e.assetsUnder("ApiTestCo/")
+		_, old := a["ApiTestCo/photos/copied.jpg"]
+		return a["ApiTestCo/out/moved.jpg"] == h && !old
+	})
+
+	// rm: gone
+	run("rm", filepath.Join(e.root, "ApiTestCo/out/moved.jpg"))
+	waitFor(t, time.Minute, "moved.jpg gone from ipsd ls", func() bool { return asset("ApiTestCo/out/moved.jpg") == "" })
+
+	// mkdir -p and fill at once
+	deep := filepath.Join(e.root, "ApiTestCo/zz/b/c")
+	run("mkdir", "-p", deep)
+	run("cp", filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(deep, "deep.jpg"))
+	run("cp", filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/zz/top.jpg"))
+	var deepH string
+	waitFor(t, time.Minute, "deep.jpg and top.jpg in ipsd ls", func() bool {
+		a := e.assetsUnder("ApiTestCo/")
+		deepH = a["ApiTestCo/zz/b/c/deep.jpg"]
+		return deepH != "" && a["ApiTestCo/zz/top.jpg"] != ""
+	})
+
+	// mv of a folder (to a name that sorts first): handles kept, and its
+	// subfolders stay watched under their new names
+	run("mv", filepath.Join(e.root, "ApiTestCo/zz"), filepath.Join(e.root, "ApiTestCo/aa"))
+	waitFor(t, time.Minute, "deep.jpg under its handle in the renamed folder", func() bool {
+		a := e.assetsUnder("ApiTestCo/")
+		_, old := a["ApiTestCo/zz/b/c/deep.jpg"]
+		return a["ApiTestCo/aa/b/c/deep.jpg"] == deepH && !old
+	})
+	run("cp", filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/aa/b/c/later.jpg"))
+	waitFor(t, time.Minute, "a file put into the renamed folder's subfolder", func() bool {
+		return asset("ApiTestCo/aa/b/c/later.jpg") != ""
+	})
+	if e.ls("ApiTestCo/")["ApiTestCo/zz/b"] != "" {
+		t.Error("the old folder name is still listed")
+	}
+	if n := e.scrape(`ipsd_rescans_total{reason="periodic",source="tree"}`); n != 0 {
+		t.Errorf("%v periodic rescans ran; the test meant to see events only", n)
+	}
+}
