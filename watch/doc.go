@@ -39,7 +39,10 @@
 //
 // A free worker claims a file by renaming it into .work/ as
 // <name>.<host>.<pid>.<instance>-<random>-<attempt>. rename(2) is atomic, so
-// of several Watchers (or daemons) only one wins; the losers see ENOENT.
+// of several Watchers (or daemons) only one wins; the losers see ENOENT. As
+// a retransmitted rename on NFS can report ENOENT although it succeeded, a
+// Watcher that sees ENOENT looks for its (unique) claimed name before it
+// gives the file up.
 // Files are claimed only when a worker is free, so a burst stays in the
 // folder rather than in memory or .work/ (R12).
 //

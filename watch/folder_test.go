@@ -271,3 +271,31 @@ func TestFolderMovedAwayWithItsParent(t *testing.T) {
 		})
 	}
 }
+
+// TestClaimConfirmedAfterENOENT makes every claim's rename succeed and
+// still report ENOENT, as a retransmitted rename does on NFS: the Watcher
+// finds its claim in .work/ and handles the request, once, instead of
+// leaving it there as a lost race.
+func TestClaimConfirmedAfterENOENT(t *testing.T) {
+	dir := t.TempDir()
+	orig := renameFile
+	renameFile = func(from, to string) error {
+		if err := orig(from, to); err != nil {
+			return err
+		}
+		if filepath.Dir(to) == filepath.Join(dir, WorkDir) && filepath.Dir(from) == dir {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: syscall.ENOENT}
+		}
+		return nil
+	}
+	t.Cleanup(func() { renameFile = orig })
+	rec := &recorder{}
+	start(t, fastConfig(dir), rec.handle)
+	dropRenamed(t, dir, "nfs.xml", requestBody("n"))
+	waitFor(t, "nfs.xml filed", func() bool {
+		return fileExists(t, filepath.Join(dir, DoneDir, "nfs.xml")) && workEmpty(t, dir)
+	})
+	if got := rec.counts(); got["nfs.xml"] != 1 {
+		t.Errorf("handler calls = %v; want nfs.xml once", got)
+	}
+}

@@ -19,6 +19,9 @@ const maxPairs = 100000
 
 var errTooBig = errors.New("file too large")
 
+// renameFile is os.Rename; tests replace it.
+var renameFile = os.Rename
+
 // do runs job j. It is called on its own goroutine.
 func (r *runner) do(j job) doneMsg {
 	d := doneMsg{job: j}
@@ -76,14 +79,20 @@ func (r *runner) dead(t tag) bool {
 // won the file; losing to another worker is not an error.
 func (r *runner) claim(from, work, name string) (bool, error) {
 	to := filepath.Join(r.w.workDir, work)
-	err := os.Rename(from, to)
+	err := renameFile(from, to)
 	if isNotExist(err) {
 		// someone else took it, or .work/ itself is gone
 		if _, serr := os.Stat(r.w.workDir); isNotExist(serr) {
 			if merr := os.Mkdir(r.w.workDir, 0o750); merr == nil {
-				err = os.Rename(from, to)
+				err = renameFile(from, to)
 			}
 		}
+	}
+	if isNotExist(err) && exists(to) {
+		// on NFS a retransmitted rename that did succeed reports ENOENT;
+		// the claimed name is unique, so finding it there means it is ours
+		r.log.Debug("rename reported ENOENT but the claim is in place", "file", name, "claim", work)
+		err = nil
 	}
 	switch {
 	case err == nil:
