@@ -176,3 +176,48 @@ func TestTreeFollowsChanges(t *testing.T) {
 		t.Errorf("%v periodic rescans ran; the test meant to see events only", n)
 	}
 }
+
+// TestStartCatchesUp changes the watch folder and the tree while the
+// daemon is down: at the next start the requests are processed and the
+// catalog matches the tree (new image listed, moved one under its handle,
+// deleted one gone).
+func TestStartCatchesUp(t *testing.T) {
+	e := newWatchEnv(t, watchEnvOpts{})
+	company, src := e.companyAndSource("Canon_40D.jpg")
+	_, blue := e.companyAndSource("BlueSquare.jpg")
+	e.kill()
+
+	photos := filepath.Join(e.root, "ApiTestCo/photos")
+	dropAll(t, e.inbox, map[string]string{
+		"down1.xml": requestXML(company, src, "down1", "wid=64"),
+		"down2.xml": requestXML(company, src, "down2", "wid=64"),
+	})
+	if err := os.WriteFile(filepath.Join(e.inbox, "down3.xml"), []byte(requestXML(company, src, "down3", "wid=64")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(photos, "arrived.jpg"))
+	if err := os.Rename(filepath.Join(photos, "BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/out/blue.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(photos, "canon_hdr_YES.jpg")); err != nil {
+		t.Fatal(err)
+	}
+
+	e.start()
+	o := waitResults(t, e.inbox, 3, time.Minute)
+	if len(o.done) != 3 || len(o.failed) != 0 || len(o.dups) != 0 {
+		t.Errorf("done %v, failed %v, duplicates %v; want down1-3 done", o.done, o.failed, o.dups)
+	}
+	a := e.assetsUnder("ApiTestCo/")
+	if a["ApiTestCo/photos/arrived.jpg"] == "" {
+		t.Error("arrived.jpg, put there while the daemon was down, is not listed")
+	}
+	if a["ApiTestCo/out/blue.jpg"] != blue {
+		t.Errorf("moved blue.jpg has handle %q; want %q, as before the move", a["ApiTestCo/out/blue.jpg"], blue)
+	}
+	for _, gone := range []string{"ApiTestCo/photos/BlueSquare.jpg", "ApiTestCo/photos/canon_hdr_YES.jpg"} {
+		if a[gone] != "" {
+			t.Errorf("%s is listed although it is gone", gone)
+		}
+	}
+}
