@@ -55,7 +55,10 @@
 // replace anything. The directory is synced, then the stored result is
 // removed from .work/. A crash at any point leaves a state the next start completes
 // without calling the Handler again, or (before the result was stored)
-// re-runs the request with Attempt+1 and the same Key.
+// re-runs the request with Attempt+1 and the same Key. When storing or
+// filing fails while the Watcher runs (a full disk, done/ unusable), the
+// request stays claimed and every full rescan tries again: it files the
+// stored result, or runs the request again with the same Key.
 //
 // At start and at every full rescan the Watcher sweeps .work/: entries of
 // this host whose process is gone (or whose process id is this process's

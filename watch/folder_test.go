@@ -299,3 +299,43 @@ func TestClaimConfirmedAfterENOENT(t *testing.T) {
 		t.Errorf("handler calls = %v; want nfs.xml once", got)
 	}
 }
+
+// TestFilingFailureIsRetried makes filing fail (a file where done/ should
+// be): the request stays claimed with its result stored, and once done/ can
+// be made, a later rescan files it, without calling the handler again.
+func TestFilingFailureIsRetried(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, DoneDir)
+	writeFile(t, blocker, []byte("not a directory"))
+	var l hookLog
+	cfg := fastConfig(dir)
+	cfg.Rescan = 50 * time.Millisecond
+	cfg.Hooks = l.hooks()
+	rec := &recorder{}
+	start(t, cfg, rec.handle)
+	dropRenamed(t, dir, "stuck.xml", requestBody("s"))
+	waitFor(t, "the result stored in .work/", func() bool {
+		for _, n := range listDir(t, filepath.Join(dir, WorkDir)) {
+			if strings.HasPrefix(n, "stuck.xml.") && strings.HasSuffix(n, okSuffix) {
+				return true
+			}
+		}
+		return false
+	})
+	scans := l.count("rescan periodic")
+	waitFor(t, "two more rescans", func() bool { return l.count("rescan periodic") >= scans+2 })
+	if fileExists(t, filepath.Join(dir, "stuck.xml")) {
+		t.Error("the request went back to the folder")
+	}
+
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stuck.xml filed", func() bool {
+		return fileExists(t, filepath.Join(dir, DoneDir, "stuck.xml")) && workEmpty(t, dir)
+	})
+	checkResult(t, filepath.Join(dir, DoneDir, "stuck.result.xml"), resultBody("stuck.xml"), 1)
+	if got := rec.counts(); got["stuck.xml"] != 1 {
+		t.Errorf("handler calls = %v; want stuck.xml once", got)
+	}
+}

@@ -52,7 +52,15 @@ type failure struct {
 type doneMsg struct {
 	job      job
 	retry    string // non-empty: own claim to run again after a backoff
+	stuck    string // non-empty: own claim whose outcome could not be stored or filed
+	attempt  int    // the attempt the job ran
 	claimErr bool   // jobClaim: the rename failed other than by losing a race
+}
+
+// A stuckClaim is an own claim whose outcome could not be stored or filed.
+type stuckClaim struct {
+	name    string
+	attempt int
 }
 
 // A retry is an own claim waiting for its next attempt.
@@ -82,9 +90,10 @@ type runner struct {
 	cands   map[string]*cand
 	queue   []job
 	retries []retry
-	recov   map[string]bool // .work/ entries queued or running as jobRecover
-	busy    int             // jobs running
-	claims  int             // jobClaim jobs running
+	recov   map[string]bool       // .work/ entries queued or running as jobRecover
+	stuck   map[string]stuckClaim // own .work/ entries to file or run again at the next sweep
+	busy    int                   // jobs running
+	claims  int                   // jobClaim jobs running
 	done    chan doneMsg
 
 	lastDepth  int // queue length last reported
@@ -114,6 +123,7 @@ func newRunner(ctx context.Context, w *Watcher) *runner {
 		cancel:    cancel,
 		cands:     make(map[string]*cand),
 		recov:     make(map[string]bool),
+		stuck:     make(map[string]stuckClaim),
 		longNames: make(map[string]bool),
 		done:      make(chan doneMsg, w.cfg.Workers),
 	}
@@ -604,6 +614,9 @@ func (r *runner) finished(d doneMsg) {
 		r.observe(d.job.name, 0) // a new file of the same name may be there
 	case jobRecover:
 		delete(r.recov, d.job.work)
+	}
+	if d.stuck != "" {
+		r.stuck[d.stuck] = stuckClaim{name: d.job.name, attempt: d.attempt}
 	}
 	if d.retry != "" {
 		j := job{kind: jobRetry, name: d.job.name, work: d.retry, attempt: d.job.attempt + 1}
