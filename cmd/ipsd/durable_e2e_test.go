@@ -63,14 +63,14 @@ func traceDaemon(t *testing.T, e *env) (trace string, stop func()) {
 // interrupted by another thread's ("<unfinished ...>") is joined with its
 // "<... resumed>" rest and placed where it completed.
 func joinTrace(raw string) []string {
-	unfinished := map[string]string{} // pid -> start of its pending call
-	resumed := regexp.MustCompile(`^(\d+) <\.\.\. \w+ resumed>(.*)$`)
+	unfinished := map[string]string{}                                   // pid -> start of its pending call
+	resumed := regexp.MustCompile(`^(\d+)\s+<\.\.\. \w+ resumed>(.*)$`) // strace pads short pids
 	spaces := regexp.MustCompile(`\)\s+= `)
 	var out []string
 	for l := range strings.Lines(raw) {
 		l = strings.TrimRight(l, "\n")
 		if head, ok := strings.CutSuffix(l, " <unfinished ...>"); ok {
-			pid, _, _ := strings.Cut(head, " ")
+			pid, _, _ := strings.Cut(strings.TrimSpace(head), " ")
 			unfinished[pid] = head
 			continue
 		}
@@ -183,5 +183,16 @@ func TestWritesAreDurableAndNeverInPlace(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("trace:\n%s", strings.Join(lines, "\n"))
+	}
+}
+
+func TestJoinTrace(t *testing.T) {
+	raw := "4472  fsync(21</x/out> <unfinished ...>\n" +
+		"12345 openat(5</x>, \"a\", O_RDONLY) = 7</x/a>\n" +
+		"4472  <... fsync resumed>)           = 0\n"
+	got := joinTrace(raw)
+	want := []string{`12345 openat(5</x>, "a", O_RDONLY) = 7</x/a>`, `4472  fsync(21</x/out>) = 0`}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("joinTrace = %q; want %q", got, want)
 	}
 }
