@@ -45,8 +45,10 @@
 // and fsnotify would go on reporting the old name).
 //
 // Before watching, Run compares the number of directories (one inotify
-// watch each) with fs.inotify.max_user_watches and logs both numbers, at
-// Warn when the tree needs more than three quarters of the limit.
+// watch each) with the watch limit, fs.inotify.max_user_watches or, when
+// lower, user.max_inotify_watches of the user namespace ipsd runs in (a
+// container's), and logs both numbers, at Warn when the tree needs more than
+// three quarters of the limit.
 //
 // # Crashes and peers
 //

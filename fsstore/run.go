@@ -403,23 +403,35 @@ func (s *Store) pollSubtrees(ctx context.Context) {
 	}
 }
 
-// maxUserWatchesFile holds the kernel's per-user limit of inotify watches.
-const maxUserWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
+// maxUserWatchesFile holds the kernel's per-user limit of inotify watches;
+// userNSWatchesFile the limit of the user namespace ipsd runs in (in a
+// container it may be lower; outside it is the same number).
+const (
+	maxUserWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
+	userNSWatchesFile  = "/proc/sys/user/max_inotify_watches"
+)
 
 // checkWatchLimit compares the number of directories Run is about to watch
-// (one inotify watch each) with fs.inotify.max_user_watches and logs both:
-// at Warn when the tree needs more than three quarters of the limit, which
-// all processes of this user share.
+// (one inotify watch each) with the inotify watch limit (the lower of
+// fs.inotify.max_user_watches and the user namespace's
+// user.max_inotify_watches) and logs both: at Warn when the tree needs
+// more than three quarters of the limit, which all processes of this user
+// share.
 func (s *Store) checkWatchLimit() {
 	_, folders, _ := s.Stats()
 	dirs := folders + 1 // and the root
-	b, err := os.ReadFile(s.watchLimitFile)
-	if err != nil {
-		s.logger.Debug("reading inotify watch limit", "err", err)
-		return
+	limit := 0
+	for _, f := range s.watchLimitFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			s.logger.Debug("reading inotify watch limit", "file", f, "err", err)
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && (limit == 0 || n < limit) {
+			limit = n
+		}
 	}
-	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || limit <= 0 {
+	if limit == 0 {
 		return
 	}
 	switch {
