@@ -77,6 +77,7 @@ type env struct {
 	logs    *syncBuffer
 	http    *http.Client
 	env     []string // extra environment for the daemon
+	wrap    []string // command (and arguments) that runs the daemon's command line; nil runs it directly
 }
 
 type syncBuffer struct {
@@ -175,7 +176,11 @@ func (e *env) start() {
 	t := e.t
 	t.Helper()
 	e.logs = &syncBuffer{}
-	e.cmd = exec.Command(binPath, "serve", "-config", e.config, "-log.level", "debug")
+	args := []string{binPath, "serve", "-config", e.config, "-log.level", "debug"}
+	if e.wrap != nil {
+		args = append(append([]string(nil), e.wrap...), args...)
+	}
+	e.cmd = exec.Command(args[0], args[1:]...)
 	e.cmd.Stderr = e.logs
 	e.cmd.Stdout = e.logs
 	e.cmd.Env = append(os.Environ(), e.env...)

@@ -31,6 +31,7 @@ type watchEnvOpts struct {
 	api       string   // more keys of [api]
 	extra     string   // appended to the config file
 	dirs      []string // more directories to create below the test dir
+	wrap      []string // runs the daemon's command line (env.wrap)
 }
 
 // newWatchEnv is startEnv with the watch and store settings of o. It seeds
@@ -96,6 +97,7 @@ role = "IpsUser"
 		t.Fatal(err)
 	}
 	e.http = unixClient(&e.socket)
+	e.wrap = o.wrap
 	e.start()
 	return e
 }

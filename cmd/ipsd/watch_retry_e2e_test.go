@@ -7,10 +7,12 @@ package main
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +221,49 @@ func TestStartCatchesUp(t *testing.T) {
 		if a[gone] != "" {
 			t.Errorf("%s is listed although it is gone", gone)
 		}
+	}
+}
+
+// TestTreeWatchLimitFallsBackPerSubtree runs the daemon in a user namespace
+// whose inotify watch limit is lower than the tree needs, so the kernel
+// really refuses watches with ENOSPC. The daemon warns with the numbers,
+// polls only the folders it could not watch (no full-tree polls), counts
+// the fallback in its metrics, and still sees a file put into every folder.
+func TestTreeWatchLimitFallsBackPerSubtree(t *testing.T) {
+	const limit = 6
+	probe := exec.Command("unshare", "-U", "-r", "sh", "-c", "echo 1 > /proc/sys/user/max_inotify_watches")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Skipf("cannot set an inotify watch limit in a user namespace: %v %s", err, out)
+	}
+	e := newWatchEnv(t, watchEnvOpts{
+		rescan: "1h",
+		dirs:   []string{"root/ApiTestCo/deep/a/b", "root/ApiTestCo/deep/c"},
+		wrap: []string{"unshare", "-U", "-r", "sh", "-c",
+			`echo ` + strconv.Itoa(limit) + ` > /proc/sys/user/max_inotify_watches && exec "$0" "$@"`},
+	})
+	logs := e.logs.String()
+	// root, ApiTestCo, deep, deep/a, deep/a/b, deep/c, out, photos, OtherCo, misc
+	if !regexp.MustCompile(`level=WARN msg="the tree has more directories than inotify watches allowed[^"]*" .*directories=10 max_user_watches=` +
+		strconv.Itoa(limit)).MatchString(logs) {
+		t.Errorf("no warning comparing 10 directories with the limit of %d:\n%s", limit, logs)
+	}
+	waitFor(t, time.Minute, "a folder polled for want of watches", func() bool {
+		return strings.Contains(e.logs.String(), `msg="inotify watch refused; polling this folder and everything below it"`)
+	})
+
+	leaves := []string{"ApiTestCo/photos", "ApiTestCo/out", "ApiTestCo/deep/a/b", "ApiTestCo/deep/c", "OtherCo/misc"}
+	for i, dir := range leaves {
+		copyFile(t, filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(e.root, dir, fmt.Sprintf("leaf%d.jpg", i)))
+	}
+	for i, dir := range leaves {
+		rel := fmt.Sprintf("%s/leaf%d.jpg", dir, i)
+		company := strings.SplitN(dir, "/", 2)[0] + "/"
+		waitFor(t, 2*time.Minute, rel+" in ipsd ls", func() bool { return e.assetsUnder(company)[rel] != "" })
+	}
+	if n := e.scrape(`ipsd_watch_poll_fallbacks_total{source="tree"}`); n < 1 {
+		t.Errorf("ipsd_watch_poll_fallbacks_total{source=\"tree\"} = %v; want >= 1", n)
+	}
+	if n := e.scrape(`ipsd_rescans_total{reason="poll",source="tree"}`); n != 0 {
+		t.Errorf("%v full-tree polls; want only the refused folders polled", n)
 	}
 }
