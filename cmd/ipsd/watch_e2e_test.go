@@ -32,6 +32,7 @@ type watchEnvOpts struct {
 	extra     string   // appended to the config file
 	dirs      []string // more directories to create below the test dir
 	wrap      []string // runs the daemon's command line (env.wrap)
+	watchUser string   // [[watch]] user of inbox; default the file's owner
 }
 
 // newWatchEnv is startEnv with the watch and store settings of o. It seeds
@@ -62,8 +63,11 @@ func newWatchEnv(t *testing.T, o watchEnvOpts) *env {
 		o.workers = 2
 	}
 	watchPoll, storePoll := "", ""
+	if o.watchUser != "" {
+		watchPoll = fmt.Sprintf("user = %q\n", o.watchUser)
+	}
 	if o.poll != "" {
-		watchPoll = fmt.Sprintf("poll = %q\n", o.poll)
+		watchPoll += fmt.Sprintf("poll = %q\n", o.poll)
 	}
 	if o.storePoll != "" {
 		storePoll = fmt.Sprintf("poll = %q\n", o.storePoll)

@@ -267,3 +267,45 @@ func TestTreeWatchLimitFallsBackPerSubtree(t *testing.T) {
 		t.Errorf("%v full-tree polls; want only the refused folders polled", n)
 	}
 }
+
+// TestInotifyUnavailable runs the daemon in a user namespace that allows
+// no inotify instance at all, with no poll configured: the watch folder
+// and the tree fall back to polling on their own, say so in the log and
+// the metrics, and requests and tree changes are still taken.
+func TestInotifyUnavailable(t *testing.T) {
+	probe := exec.Command("unshare", "-U", "-r", "sh", "-c", "echo 0 > /proc/sys/user/max_inotify_instances")
+	if out, err := probe.CombinedOutput(); err != nil {
+		t.Skipf("cannot limit inotify instances in a user namespace: %v %s", err, out)
+	}
+	e := newWatchEnv(t, watchEnvOpts{
+		watchUser: "tester@example.com", // file owners look different inside the namespace
+		wrap: []string{"unshare", "-U", "-r", "sh", "-c",
+			`echo 0 > /proc/sys/user/max_inotify_instances && exec "$0" "$@"`},
+	})
+	if n := inotifyFDs(t, e.cmd.Process.Pid); n != 0 {
+		t.Fatalf("daemon holds %d inotify instances where none may be had", n)
+	}
+	company, src := e.companyAndSource("Canon_40D.jpg")
+	if err := os.WriteFile(filepath.Join(e.inbox, "nonotify.xml"), []byte(requestXML(company, src, "nonotify", "wid=64")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	copyFile(t, filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/polled/blue3.jpg"))
+	o := waitResults(t, e.inbox, 1, 2*time.Minute)
+	if _, ok := o.done["nonotify"]; !ok {
+		t.Fatalf("done %v, failed %v; want nonotify done", o.done, o.failed)
+	}
+	waitFor(t, 2*time.Minute, "the polled image in ipsd ls", func() bool {
+		return e.assetsUnder("ApiTestCo/")["ApiTestCo/polled/blue3.jpg"] != ""
+	})
+	logs := e.logs.String()
+	for _, want := range []string{`msg="inotify unavailable; polling instead" component=watch`, `msg="inotify unavailable; polling the tree instead"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	for _, source := range []string{"watch", "tree"} {
+		if n := e.scrape(`ipsd_watch_poll_fallbacks_total{source="` + source + `"}`); n != 1 {
+			t.Errorf("ipsd_watch_poll_fallbacks_total{source=%q} = %v; want 1", source, n)
+		}
+	}
+}
