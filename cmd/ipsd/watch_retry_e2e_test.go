@@ -309,3 +309,32 @@ func TestInotifyUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchTruncatedFailsAfterIncomplete leaves a truncated request in a
+// folder with a short incomplete time: it is failed with fault 30003 and
+// a reason, and nothing is copied.
+func TestWatchTruncatedFailsAfterIncomplete(t *testing.T) {
+	e := newWatchEnv(t, watchEnvOpts{dirs: []string{"inbox3"}, extra: `
+[[watch]]
+dir = "inbox3"
+settle = "200ms"
+incomplete = "1s"
+`})
+	company, src := e.companyAndSource("Canon_40D.jpg")
+	body := requestXML(company, src, "cut", "wid=64")
+	inbox3 := filepath.Join(e.dir, "inbox3")
+	if err := os.WriteFile(filepath.Join(inbox3, "cut.xml"), []byte(body[:len(body)/2]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := waitResults(t, inbox3, 1, time.Minute)
+	res, ok := o.failed["cut"]
+	if !ok || faultCode(res) != "30003" || !strings.Contains(res, "not complete, well-formed XML") || attemptOf(res) != "1" {
+		t.Fatalf("truncated request: failed %v, done %v; want fault 30003 saying it is not complete", o.failed, o.done)
+	}
+	if b, err := os.ReadFile(filepath.Join(inbox3, "failed", "cut.xml")); err != nil || string(b) != body[:len(body)/2] {
+		t.Errorf("failed/cut.xml = %q, %v; want the truncated request as dropped", b, err)
+	}
+	if files, _ := treeFiles(t, filepath.Join(e.root, "ApiTestCo/out")); len(files) != 0 {
+		t.Errorf("out/ holds %v; want nothing", files)
+	}
+}
