@@ -35,13 +35,20 @@
 //
 // Open reconciles the catalog with the tree (unless read-only). Run keeps it
 // in sync: with inotify (fsnotify) watches on every folder, added before the
-// folder is listed, or by polling when Config.Poll is set or when the kernel
-// refuses more watches (ENOSPC/EMFILE); plus a periodic full rescan and a
-// full rescan after an event-queue overflow.
+// folder is listed, or by polling when Config.Poll is set; plus a periodic
+// full rescan and a full rescan after an event-queue overflow. A folder the
+// kernel refuses to watch (ENOSPC or EMFILE: the inotify limits) is polled
+// with everything below it, while the rest of the tree keeps its watches;
+// each such subtree is logged and reported to Hooks.OnPollFallback, and
+// each poll tries to watch it again. A folder renamed under a running store
+// is watched afresh under its new name (inotify watches follow the inode,
+// and fsnotify would go on reporting the old name).
 //
 // Before watching, Run compares the number of directories (one inotify
-// watch each) with fs.inotify.max_user_watches and logs both numbers, at
-// Warn when the tree needs more than three quarters of the limit.
+// watch each) with the watch limit, fs.inotify.max_user_watches or, when
+// lower, user.max_inotify_watches of the user namespace ipsd runs in (a
+// container's), and logs both numbers, at Warn when the tree needs more than
+// three quarters of the limit.
 //
 // # Crashes and peers
 //
@@ -59,6 +66,3 @@ package fsstore
 // BUG(ipsd): hard links are not modelled: two names of one inode share one
 // user.ipsd.handle xattr, so after a catalog rebuild one of them gets a new
 // handle.
-
-// BUG(ipsd): when watches run out (ENOSPC/EMFILE) the whole tree falls back
-// to polling, not only the subtree that could not be watched.

@@ -127,16 +127,19 @@ func TestScansRemoveOrphanedTemps(t *testing.T) {
 }
 
 func TestWatchLimitIsLogged(t *testing.T) {
+	// the system's limit and the user namespace's: the lower one counts
 	for _, tt := range []struct {
-		limit string
-		level string
-		msg   string
+		sys, ns string // "" for a file that cannot be read
+		limit   string
+		level   string
+		msg     string
 	}{
-		{"100000", "INFO", "watching the tree with inotify"},
-		{"8", "WARN", "needs most of the inotify watches"},
-		{"3", "WARN", "more directories than inotify watches allowed"},
+		{"100000", "2147483647", "100000", "INFO", "watching the tree with inotify"},
+		{"50", "8", "8", "WARN", "needs most of the inotify watches"},
+		{"3", "2147483647", "3", "WARN", "more directories than inotify watches allowed"},
+		{"", "100000", "100000", "INFO", "watching the tree with inotify"},
 	} {
-		t.Run(tt.limit, func(t *testing.T) {
+		t.Run(tt.sys+"-"+tt.ns, func(t *testing.T) {
 			e := newEnv(t)
 			for _, d := range []string{"Co/a", "Co/b", "Co/c/d", "Co2/x"} {
 				if err := os.MkdirAll(filepath.Join(e.root, d), 0o755); err != nil {
@@ -150,8 +153,13 @@ func TestWatchLimitIsLogged(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			s.watchLimitFile = filepath.Join(t.TempDir(), "max_user_watches")
-			writeFile(t, s.watchLimitFile, []byte(tt.limit+"\n"))
+			tmp := t.TempDir()
+			s.watchLimitFiles = []string{filepath.Join(tmp, "max_user_watches"), filepath.Join(tmp, "max_inotify_watches")}
+			for i, v := range []string{tt.sys, tt.ns} {
+				if v != "" {
+					writeFile(t, s.watchLimitFiles[i], []byte(v+"\n"))
+				}
+			}
 			s.checkWatchLimit()
 			mu.Lock()
 			out := buf.String()

@@ -45,11 +45,25 @@ func (f fsWatcher) Close() error                  { return f.w.Close() }
 func (f fsWatcher) Events() <-chan fsnotify.Event { return f.w.Events }
 func (f fsWatcher) Errors() <-chan error          { return f.w.Errors }
 
+// dirID identifies a directory independently of its path.
+type dirID struct{ dev, ino uint64 }
+
 // watchState is Run's inotify state. Guarded by Store.wmu.
 type watchState struct {
-	w       watcher
-	dirs    map[string]bool // root-relative; "." is the root
-	failErr error           // first watch-limit error; Run falls back to polling
+	w watcher
+	// dirs maps each watched directory (root-relative; "." is the root)
+	// to the directory it was added for, and byID maps back. inotify
+	// watches inodes, not paths: a watch follows its directory through a
+	// rename, and fsnotify keeps reporting it under the old name (adding
+	// the new name returns the old watch). byID lets watchDir notice such
+	// a directory and watch it afresh under its new name.
+	dirs map[string]dirID
+	byID map[dirID]string
+	// polled holds the directories whose watch the kernel refused
+	// (ENOSPC, EMFILE: inotify limits) and no ancestor of which is
+	// polled: Run polls their subtrees, and watches them again once the
+	// kernel allows.
+	polled map[string]bool
 }
 
 // watchDir adds an inotify watch on the directory rel, if Run watches.
@@ -57,25 +71,79 @@ func (s *Store) watchDir(rel string) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	ws := s.watch
-	if ws == nil || ws.failErr != nil {
+	if ws == nil {
 		return
 	}
-	err := ws.w.Add(filepath.Join(s.cfg.Root, filepath.FromSlash(rel)))
+	fi, err := s.root.Lstat(rel)
+	if err != nil || !fi.IsDir() {
+		return // gone meanwhile: its listing fails too
+	}
+	dev, ino, _ := fileKey(fi)
+	id := dirID{dev, ino}
+	if old, ok := ws.byID[id]; ok && old != rel && ws.dirs[old] == id {
+		// renamed from old: drop the watch that carries the old name, so
+		// that the one added below reports the new one
+		_ = ws.w.Remove(s.abs(old))
+		ws.forget(old)
+	}
+	err = ws.w.Add(s.abs(rel))
 	switch {
 	case err == nil:
-		if !ws.dirs[rel] {
-			ws.dirs[rel] = true
+		if prev, ok := ws.dirs[rel]; !ok || prev != id {
+			ws.forget(rel)
+			ws.dirs[rel], ws.byID[id] = id, rel
 			s.reportWatchesLocked()
 		}
+		if ws.polled[rel] {
+			delete(ws.polled, rel)
+			s.logger.Info("watching folder with inotify again", "path", rel, "polled", len(ws.polled))
+		}
 	case watchLimitErr(err):
-		ws.failErr = err
+		if ws.polled[rel] || ws.polledAbove(rel) {
+			return
+		}
+		for p := range ws.polled {
+			if rel == "." || strings.HasPrefix(p, rel+"/") {
+				delete(ws.polled, p) // polled as part of rel from now on
+			}
+		}
+		ws.polled[rel] = true
+		s.logger.Warn("inotify watch refused; polling this folder and everything below it",
+			"path", rel, "err", err, "interval", s.fallbackPoll, "polled", len(ws.polled))
+		if f := s.cfg.Hooks.OnPollFallback; f != nil {
+			f()
+		}
 	default:
 		s.logger.Debug("watching folder", "path", rel, "err", err)
 	}
 }
 
+// forget drops the record of a watch on rel.
+func (ws *watchState) forget(rel string) {
+	if id, ok := ws.dirs[rel]; ok {
+		delete(ws.dirs, rel)
+		if ws.byID[id] == rel {
+			delete(ws.byID, id)
+		}
+	}
+}
+
+// polledAbove reports whether a proper ancestor of rel is polled.
+func (ws *watchState) polledAbove(rel string) bool {
+	for p := range ws.polled {
+		if p != rel && (p == "." || strings.HasPrefix(rel, p+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) abs(rel string) string {
+	return filepath.Join(s.cfg.Root, filepath.FromSlash(rel))
+}
+
 // unwatchBelow forgets the watches on rel and below (the kernel drops the
-// watch of a deleted directory itself).
+// watch of a deleted directory itself), and stops polling there.
 func (s *Store) unwatchBelow(rel string) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -86,13 +154,33 @@ func (s *Store) unwatchBelow(rel string) {
 	n := len(ws.dirs)
 	for d := range ws.dirs {
 		if d == rel || strings.HasPrefix(d, rel+"/") {
-			ws.w.Remove(filepath.Join(s.cfg.Root, filepath.FromSlash(d))) // usually already gone
-			delete(ws.dirs, d)
+			ws.w.Remove(s.abs(d)) // usually already gone
+			ws.forget(d)
+		}
+	}
+	for d := range ws.polled {
+		if d == rel || strings.HasPrefix(d, rel+"/") {
+			delete(ws.polled, d)
 		}
 	}
 	if len(ws.dirs) != n {
 		s.reportWatchesLocked()
 	}
+}
+
+// polledDirs returns the tops of the subtrees Run polls, sorted.
+func (s *Store) polledDirs() []string {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.watch == nil {
+		return nil
+	}
+	out := make([]string, 0, len(s.watch.polled))
+	for d := range s.watch.polled {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // reportWatchesLocked calls Hooks.OnWatches. s.wmu must be held.
@@ -107,8 +195,9 @@ func (s *Store) reportWatchesLocked() {
 }
 
 // Run keeps the catalog in sync with the tree until ctx is done: with
-// inotify watches, or by polling when Config.Poll is set or inotify runs
-// out of watches; plus a full rescan every Config.Rescan. It returns
+// inotify watches, or by polling when Config.Poll is set or no inotify
+// instance can be had; subtrees the kernel refuses to watch (ENOSPC,
+// EMFILE) are polled on their own; plus a full rescan every Config.Rescan. It returns
 // ctx.Err() when ctx is done. Only one Run per Store.
 func (s *Store) Run(ctx context.Context) error {
 	if s.cfg.ReadOnly {
@@ -151,8 +240,9 @@ func (s *Store) runPoll(ctx context.Context, interval time.Duration) error {
 	}
 }
 
-// runWatch is Run with inotify. It returns a *fallbackError when the
-// kernel refuses watches.
+// runWatch is Run with inotify. It returns a *fallbackError when no
+// inotify instance can be had; subtrees the kernel refuses to watch are
+// polled every fallbackPoll.
 func (s *Store) runWatch(ctx context.Context) error {
 	w, err := s.newWatcher()
 	if err != nil {
@@ -162,7 +252,7 @@ func (s *Store) runWatch(ctx context.Context) error {
 		return fmt.Errorf("watching tree: %w", err)
 	}
 	s.wmu.Lock()
-	s.watch = &watchState{w: w, dirs: map[string]bool{}}
+	s.watch = &watchState{w: w, dirs: map[string]dirID{}, byID: map[dirID]string{}, polled: map[string]bool{}}
 	s.wmu.Unlock()
 	defer func() {
 		s.wmu.Lock()
@@ -240,9 +330,6 @@ func (s *Store) runWatch(ctx context.Context) error {
 	if err := s.reconcile(ctx, "start"); err != nil {
 		return err
 	}
-	if err := s.watchFailure(); err != nil {
-		return &fallbackError{err}
-	}
 
 	var tick <-chan time.Time
 	if s.cfg.Rescan > 0 {
@@ -250,7 +337,14 @@ func (s *Store) runWatch(ctx context.Context) error {
 		defer t.Stop()
 		tick = t.C
 	}
+	// subtrees the kernel would not watch are polled
+	pollT := time.NewTicker(s.fallbackPoll)
+	defer pollT.Stop()
 	for {
+		var pollC <-chan time.Time
+		if len(s.polledDirs()) > 0 {
+			pollC = pollT.C
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -258,6 +352,9 @@ func (s *Store) runWatch(ctx context.Context) error {
 			mu.Lock()
 			rescan = "periodic"
 			mu.Unlock()
+		case <-pollC:
+			s.pollSubtrees(ctx)
+			continue
 		case <-wake:
 		}
 		mu.Lock()
@@ -274,34 +371,72 @@ func (s *Store) runWatch(ctx context.Context) error {
 		} else if len(paths) > 0 {
 			s.syncPaths(ctx, paths)
 		}
-		if err := s.watchFailure(); err != nil {
-			return &fallbackError{err}
+	}
+}
+
+// maxPolledSubtrees is how many polled subtrees are synced one by one; with
+// more, a poll reconciles the whole tree.
+const maxPolledSubtrees = 64
+
+// pollSubtrees syncs the catalog with the subtrees that could not be
+// watched; walking them also tries to watch them again.
+func (s *Store) pollSubtrees(ctx context.Context) {
+	tops := s.polledDirs()
+	if len(tops) == 0 {
+		return
+	}
+	if len(tops) > maxPolledSubtrees || slices.Contains(tops, ".") {
+		if err := s.reconcile(ctx, "poll"); err != nil && ctx.Err() == nil {
+			s.logger.Warn("polling tree", "err", err)
+		}
+		return
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	for _, top := range tops {
+		if ctx.Err() != nil {
+			return
+		}
+		if _, err := s.syncPathLocked(ctx, top); err != nil && ctx.Err() == nil {
+			s.logger.Warn("polling folder", "path", top, "err", err)
 		}
 	}
 }
 
-// maxUserWatchesFile holds the kernel's per-user limit of inotify watches.
-const maxUserWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
+// maxUserWatchesFile holds the kernel's per-user limit of inotify watches;
+// userNSWatchesFile the limit of the user namespace ipsd runs in (in a
+// container it may be lower; outside it is the same number).
+const (
+	maxUserWatchesFile = "/proc/sys/fs/inotify/max_user_watches"
+	userNSWatchesFile  = "/proc/sys/user/max_inotify_watches"
+)
 
 // checkWatchLimit compares the number of directories Run is about to watch
-// (one inotify watch each) with fs.inotify.max_user_watches and logs both:
-// at Warn when the tree needs more than three quarters of the limit, which
-// all processes of this user share.
+// (one inotify watch each) with the inotify watch limit (the lower of
+// fs.inotify.max_user_watches and the user namespace's
+// user.max_inotify_watches) and logs both: at Warn when the tree needs
+// more than three quarters of the limit, which all processes of this user
+// share.
 func (s *Store) checkWatchLimit() {
 	_, folders, _ := s.Stats()
 	dirs := folders + 1 // and the root
-	b, err := os.ReadFile(s.watchLimitFile)
-	if err != nil {
-		s.logger.Debug("reading inotify watch limit", "err", err)
-		return
+	limit := 0
+	for _, f := range s.watchLimitFiles {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			s.logger.Debug("reading inotify watch limit", "file", f, "err", err)
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && (limit == 0 || n < limit) {
+			limit = n
+		}
 	}
-	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || limit <= 0 {
+	if limit == 0 {
 		return
 	}
 	switch {
 	case dirs > limit:
-		s.logger.Warn("the tree has more directories than inotify watches allowed; it will be polled",
+		s.logger.Warn("the tree has more directories than inotify watches allowed; what cannot be watched will be polled",
 			"directories", dirs, "max_user_watches", limit)
 	case dirs > limit/4*3:
 		s.logger.Warn("the tree needs most of the inotify watches allowed; raise fs.inotify.max_user_watches",
@@ -309,15 +444,6 @@ func (s *Store) checkWatchLimit() {
 	default:
 		s.logger.Info("watching the tree with inotify", "directories", dirs, "max_user_watches", limit)
 	}
-}
-
-func (s *Store) watchFailure() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if s.watch == nil {
-		return nil
-	}
-	return s.watch.failErr
 }
 
 // relPath turns an event's absolute name into a root-relative path; ok is

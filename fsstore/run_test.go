@@ -1,10 +1,15 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -16,7 +21,7 @@ import (
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(time.Minute) // generous: -race on a loaded machine; ends once cond holds
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -45,6 +50,34 @@ func hasAsset(t *testing.T, s *Store, rel string) func() bool {
 
 func lacksAsset(t *testing.T, s *Store, rel string) func() bool {
 	return func() bool { _, ok := handles(t, s)[rel]; return !ok }
+}
+
+// logTo makes s log to t and to a buffer it returns.
+func logTo(t *testing.T, s *Store) *syncLog {
+	l := &syncLog{}
+	s.logger = slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, lockedWriter{&l.mu, &l.b}),
+		&slog.HandlerOptions{Level: slog.LevelDebug}))
+	return l
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *syncLog) has(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.b.String(), s)
+}
+
+// startRunScanned is startRun, returning once Run's first full scan is
+// over, so that changes made afterwards can only be found by what follows.
+func startRunScanned(t *testing.T, s *Store) {
+	t.Helper()
+	l := logTo(t, s)
+	startRun(t, s)
+	eventually(t, "start scan", func() bool { return l.has(`msg="catalog reconciled" reason=start`) })
 }
 
 // watchedAll waits until Run's first scan has added its watches.
@@ -198,7 +231,7 @@ func TestRunOverflowRescans(t *testing.T) {
 	s := e.openCfg(t, cfg)
 	fw := newFake()
 	s.newWatcher = func() (watcher, error) { return fw, nil }
-	startRun(t, s)
+	startRunScanned(t, s)
 
 	writeFile(t, filepath.Join(e.root, "Co/b.jpg"), jpegBytes(t, 2)) // no event for it
 	fw.errs <- fsnotify.ErrEventOverflow
@@ -220,7 +253,7 @@ func TestRunPeriodicRescan(t *testing.T) {
 	cfg.Rescan = 20 * time.Millisecond
 	s := e.openCfg(t, cfg)
 	s.newWatcher = func() (watcher, error) { return newFake(), nil }
-	startRun(t, s)
+	startRunScanned(t, s)
 	writeFile(t, filepath.Join(e.root, "Co/b.jpg"), jpegBytes(t, 2))
 	eventually(t, "b.jpg by rescan", hasAsset(t, s, "Co/b.jpg"))
 	os.Remove(filepath.Join(e.root, "Co/a.jpg"))

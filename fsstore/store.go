@@ -127,8 +127,9 @@ type Store struct {
 	newWatcher func() (watcher, error)
 	// fallbackPoll is the poll interval after inotify failed.
 	fallbackPoll time.Duration
-	// watchLimitFile holds max_user_watches; tests replace it.
-	watchLimitFile string
+	// watchLimitFiles hold the inotify watch limits that apply (the
+	// system's and the user namespace's); tests replace them.
+	watchLimitFiles []string
 }
 
 // Open opens the store. Unless cfg.ReadOnly it creates the catalog if
@@ -145,7 +146,7 @@ func Open(ctx context.Context, cfg Config, logger *slog.Logger) (*Store, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{cfg: cfg, logger: logger, newWatcher: newFSWatcher, fallbackPoll: fallbackPoll,
-		watchLimitFile: maxUserWatchesFile}
+		watchLimitFiles: []string{maxUserWatchesFile, userNSWatchesFile}}
 	if cfg.Poll > 0 {
 		s.fallbackPoll = cfg.Poll
 	}

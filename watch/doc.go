@@ -39,7 +39,10 @@
 //
 // A free worker claims a file by renaming it into .work/ as
 // <name>.<host>.<pid>.<instance>-<random>-<attempt>. rename(2) is atomic, so
-// of several Watchers (or daemons) only one wins; the losers see ENOENT.
+// of several Watchers (or daemons) only one wins; the losers see ENOENT. As
+// a retransmitted rename on NFS can report ENOENT although it succeeded, a
+// Watcher that sees ENOENT looks for its (unique) claimed name before it
+// gives the file up.
 // Files are claimed only when a worker is free, so a burst stays in the
 // folder rather than in memory or .work/ (R12).
 //
@@ -52,7 +55,10 @@
 // replace anything. The directory is synced, then the stored result is
 // removed from .work/. A crash at any point leaves a state the next start completes
 // without calling the Handler again, or (before the result was stored)
-// re-runs the request with Attempt+1 and the same Key.
+// re-runs the request with Attempt+1 and the same Key. When storing or
+// filing fails while the Watcher runs (a full disk, done/ unusable), the
+// request stays claimed and every full rescan tries again: it files the
+// stored result, or runs the request again with the same Key.
 //
 // At start and at every full rescan the Watcher sweeps .work/: entries of
 // this host whose process is gone (or whose process id is this process's
@@ -64,12 +70,16 @@
 //
 // fsnotify (inotify) events on the folder are hints. The folder is scanned in
 // full at start, every Rescan, after an event-queue overflow and after the
-// folder was deleted and created again (the parent directory is watched for
-// that, and re-adding is also retried every Settle/4, at most 250ms, while
-// the folder is missing).
+// folder was deleted and created again. inotify watches a directory, not a
+// path, so the Watcher also notices when the path stops leading to the
+// directory it watches: the folder or its parent is deleted or renamed (the
+// parent is watched for that), or, found at a full scan, the path holds
+// another directory. It then watches whatever folder is at the path once
+// there is one (retried every Settle/4, at most 250ms) and scans it.
 // With Poll > 0 no inotify is used at all: the folder is listed every Poll,
 // as needed for NFS and SMB (R13). If inotify cannot be set up (watch or
-// instance limits), the Watcher logs a warning and polls every 5s.
+// instance limits), the Watcher logs a warning, calls Hooks.OnPollFallback
+// and polls every 5s.
 //
 // This package exists for ipsd; its API may change without notice.
 package watch

@@ -52,7 +52,15 @@ type failure struct {
 type doneMsg struct {
 	job      job
 	retry    string // non-empty: own claim to run again after a backoff
+	stuck    string // non-empty: own claim whose outcome could not be stored or filed
+	attempt  int    // the attempt the job ran
 	claimErr bool   // jobClaim: the rename failed other than by losing a race
+}
+
+// A stuckClaim is an own claim whose outcome could not be stored or filed.
+type stuckClaim struct {
+	name    string
+	attempt int
 }
 
 // A retry is an own claim waiting for its next attempt.
@@ -76,13 +84,16 @@ type runner struct {
 	cancel context.CancelFunc
 
 	fw      *fsnotify.Watcher
-	lost    bool // the folder is gone; re-add its watch when it is back
+	lost    bool   // the folder is gone; re-add its watch when it is back
+	dirIno  uint64 // inode of the folder the watch was added for
+	parent  string // the folder's parent directory, watched for deletions
 	cands   map[string]*cand
 	queue   []job
 	retries []retry
-	recov   map[string]bool // .work/ entries queued or running as jobRecover
-	busy    int             // jobs running
-	claims  int             // jobClaim jobs running
+	recov   map[string]bool       // .work/ entries queued or running as jobRecover
+	stuck   map[string]stuckClaim // own .work/ entries to file or run again at the next sweep
+	busy    int                   // jobs running
+	claims  int                   // jobClaim jobs running
 	done    chan doneMsg
 
 	lastDepth  int // queue length last reported
@@ -112,6 +123,7 @@ func newRunner(ctx context.Context, w *Watcher) *runner {
 		cancel:    cancel,
 		cands:     make(map[string]*cand),
 		recov:     make(map[string]bool),
+		stuck:     make(map[string]stuckClaim),
 		longNames: make(map[string]bool),
 		done:      make(chan doneMsg, w.cfg.Workers),
 	}
@@ -227,7 +239,7 @@ func (r *runner) drain(ctx context.Context) error {
 // startNotify sets up inotify on the folder and its parent. When that fails
 // it switches the runner to polling.
 func (r *runner) startNotify() (<-chan fsnotify.Event, <-chan error) {
-	fw, err := fsnotify.NewWatcher()
+	fw, err := r.w.newNotify()
 	if err == nil {
 		err = fw.Add(r.w.dir)
 		if err != nil {
@@ -236,36 +248,70 @@ func (r *runner) startNotify() (<-chan fsnotify.Event, <-chan error) {
 	}
 	if err != nil {
 		r.log.Warn("inotify unavailable; polling instead",
-			"interval", fallbackPoll, "err", err)
-		r.poll = fallbackPoll
+			"interval", r.w.fallbackPoll, "err", err)
+		r.poll = r.w.fallbackPoll
 		r.pol.trustMtime = false
 		if h := r.w.cfg.Hooks.OnPollFallback; h != nil {
 			h()
 		}
 		return nil, nil
 	}
-	// the parent tells us when the folder is deleted and created again
-	if parent := filepath.Dir(r.w.dir); parent != r.w.dir {
-		if err := fw.Add(parent); err != nil {
-			r.log.Debug("not watching parent directory", "err", err)
-		}
-	}
 	r.fw = fw
+	r.dirIno = r.folderInode()
+	// the parent tells us when the folder is deleted, renamed or
+	// created again
+	if parent := filepath.Dir(r.w.dir); parent != r.w.dir {
+		r.parent = parent
+		r.watchParent()
+	}
 	return fw.Events, fw.Errors
+}
+
+// watchParent adds the watch on the folder's parent directory.
+func (r *runner) watchParent() {
+	if r.parent == "" {
+		return
+	}
+	if err := r.fw.Add(r.parent); err != nil {
+		r.log.Debug("not watching parent directory", "err", err)
+	}
+}
+
+// folderInode returns the inode now at the folder's path, or 0.
+func (r *runner) folderInode() uint64 {
+	fi, err := os.Stat(r.w.dir)
+	if err != nil || !fi.IsDir() {
+		return 0
+	}
+	return inode(fi)
+}
+
+// loseFolder records that the watch no longer watches the folder's path:
+// the folder (or a directory above it) was deleted or renamed. The watch is
+// added again, and the folder scanned, once a folder is back at the path.
+func (r *runner) loseFolder(why string) {
+	if r.lost {
+		return
+	}
+	r.log.Warn("watch folder disappeared; waiting for it to return", "cause", why)
+	r.lost = true
+	_ = r.fw.Remove(r.w.dir) // the kernel may have dropped it already
 }
 
 func (r *runner) onEvent(ev fsnotify.Event) {
 	if ev.Name == r.w.dir {
 		switch {
 		case ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename):
-			if !r.lost {
-				r.log.Warn("watch folder disappeared; waiting for it to return")
-				r.lost = true
-				_ = r.fw.Remove(r.w.dir) // the kernel may have dropped it already
-			}
+			r.loseFolder("removed or renamed")
 		case ev.Has(fsnotify.Create) && r.lost:
 			r.reAdd()
 		}
+		return
+	}
+	if ev.Name == r.parent && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+		// the watch follows the folder to wherever its parent went, and
+		// would go on reporting the old path
+		r.loseFolder("parent directory removed or renamed")
 		return
 	}
 	if filepath.Dir(ev.Name) != r.w.dir {
@@ -317,17 +363,38 @@ func (r *runner) onError(err error) {
 
 // reAdd watches the folder again once it exists again.
 func (r *runner) reAdd() {
-	fi, err := os.Stat(r.w.dir)
-	if err != nil || !fi.IsDir() {
+	ino := r.folderInode()
+	if ino == 0 {
 		return
 	}
 	if err := r.fw.Add(r.w.dir); err != nil {
 		r.log.Debug("watching recreated folder", "err", err)
 		return
 	}
-	r.lost = false
+	r.lost, r.dirIno = false, ino
+	r.watchParent()
 	r.log.Info("watch folder is back")
 	r.fullScan("recreated")
+}
+
+// checkFolder notices, at a full scan, a folder that was replaced without
+// an event telling (a directory above its parent was renamed, say): the
+// path is gone, or holds another directory than the one watched. It
+// reports whether it watched the folder again, which scans it.
+func (r *runner) checkFolder() bool {
+	if r.fw == nil || r.lost {
+		return false
+	}
+	ino := r.folderInode()
+	if ino == r.dirIno {
+		return false
+	}
+	r.loseFolder("replaced")
+	if ino == 0 {
+		return false
+	}
+	r.reAdd()
+	return !r.lost
 }
 
 // observe stats the top-level file name after an event (op Create or Write;
@@ -377,6 +444,9 @@ func (r *runner) hasSettling() bool {
 
 // fullScan scans the folder and sweeps .work/.
 func (r *runner) fullScan(reason string) {
+	if reason != "recreated" && r.checkFolder() {
+		return // watched again and scanned
+	}
 	if !r.scan(reason) {
 		return
 	}
@@ -544,6 +614,9 @@ func (r *runner) finished(d doneMsg) {
 		r.observe(d.job.name, 0) // a new file of the same name may be there
 	case jobRecover:
 		delete(r.recov, d.job.work)
+	}
+	if d.stuck != "" {
+		r.stuck[d.stuck] = stuckClaim{name: d.job.name, attempt: d.attempt}
 	}
 	if d.retry != "" {
 		j := job{kind: jobRetry, name: d.job.name, work: d.retry, attempt: d.job.attempt + 1}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // Defaults for zero Config fields.
@@ -112,14 +114,13 @@ type Hooks struct {
 	// events were lost.
 	OnOverflow func()
 
+	// OnPollFallback is called when inotify cannot be set up for the
+	// folder (watch or instance limits) and the Watcher polls it instead.
+	OnPollFallback func()
+
 	// OnRescan is called when a scan of the folder starts; reason is
 	// "start", "periodic", "overflow", "error", "recreated" or "poll".
 	OnRescan func(reason string)
-
-	// OnPollFallback is called when inotify cannot be set up for the
-	// folder (a watch or instance limit, most often) and the folder is
-	// polled instead.
-	OnPollFallback func()
 
 	// OnQueue reports the number of requests ready and waiting for a
 	// worker (including retries that are due) and how long the oldest of
@@ -191,8 +192,10 @@ type Watcher struct {
 	running atomic.Bool
 
 	// for tests
-	inject     chan error  // fed into the event path as if from fsnotify
-	dropEvents atomic.Bool // discard fsnotify events, as an overflow would
+	newNotify    func() (*fsnotify.Watcher, error) // fsnotify.NewWatcher
+	fallbackPoll time.Duration                     // poll interval without inotify
+	inject       chan error                        // fed into the event path as if from fsnotify
+	dropEvents   atomic.Bool                       // discard fsnotify events, as an overflow would
 }
 
 // New returns a Watcher for cfg.Dir that passes requests to h. It checks the
@@ -215,17 +218,19 @@ func New(cfg Config, h Handler, logger *slog.Logger) (*Watcher, error) {
 	cfg.Dir = dir
 	sum := sha256.Sum256([]byte(dir))
 	w := &Watcher{
-		cfg:       cfg,
-		h:         h,
-		log:       logger.With("component", "watch", "dir", dir),
-		dir:       dir,
-		workDir:   filepath.Join(dir, WorkDir),
-		doneDir:   filepath.Join(dir, DoneDir),
-		failedDir: filepath.Join(dir, FailedDir),
-		host:      hostTag(),
-		pid:       os.Getpid(),
-		dirHash:   hex.EncodeToString(sum[:8]),
-		inject:    make(chan error, 1),
+		cfg:          cfg,
+		h:            h,
+		log:          logger.With("component", "watch", "dir", dir),
+		dir:          dir,
+		workDir:      filepath.Join(dir, WorkDir),
+		doneDir:      filepath.Join(dir, DoneDir),
+		failedDir:    filepath.Join(dir, FailedDir),
+		host:         hostTag(),
+		pid:          os.Getpid(),
+		dirHash:      hex.EncodeToString(sum[:8]),
+		newNotify:    fsnotify.NewWatcher,
+		fallbackPoll: fallbackPoll,
+		inject:       make(chan error, 1),
 	}
 	return w, nil
 }

@@ -90,6 +90,12 @@ func fastConfig(dir string) Config {
 // begun its first scan, so that inotify is set up.
 func start(t *testing.T, cfg Config, h Handler) (*Watcher, context.CancelFunc) {
 	t.Helper()
+	return startWith(t, cfg, h, nil)
+}
+
+// startWith is start with a hook that may change the Watcher before Run.
+func startWith(t *testing.T, cfg Config, h Handler, setup func(*Watcher)) (*Watcher, context.CancelFunc) {
+	t.Helper()
 	scanned := make(chan struct{})
 	var once sync.Once
 	onRescan := cfg.Hooks.OnRescan
@@ -102,6 +108,9 @@ func start(t *testing.T, cfg Config, h Handler) (*Watcher, context.CancelFunc) {
 	w, err := New(cfg, h, testLogger(t))
 	if err != nil {
 		t.Fatalf("New: %v", err)
+	}
+	if setup != nil {
+		setup(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

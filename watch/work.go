@@ -19,6 +19,9 @@ const maxPairs = 100000
 
 var errTooBig = errors.New("file too large")
 
+// renameFile is os.Rename; tests replace it.
+var renameFile = os.Rename
+
 // do runs job j. It is called on its own goroutine.
 func (r *runner) do(j job) doneMsg {
 	d := doneMsg{job: j}
@@ -30,7 +33,8 @@ func (r *runner) do(j job) doneMsg {
 			d.claimErr = err != nil
 			return d
 		}
-		d.retry = r.process(j.name, work, 1, j.fail)
+		d.retry, d.stuck = r.process(j.name, work, 1, j.fail)
+		d.attempt = 1
 
 	case jobRecover:
 		work := r.tag(j.name, j.attempt).name(randHex(5))
@@ -44,10 +48,12 @@ func (r *runner) do(j job) doneMsg {
 			f = &failure{CodeException,
 				fmt.Sprintf("Request was interrupted %d times; giving up.", j.attempt-1)}
 		}
-		d.retry = r.process(j.name, work, j.attempt, f)
+		d.retry, d.stuck = r.process(j.name, work, j.attempt, f)
+		d.attempt = j.attempt
 
 	case jobRetry:
-		d.retry = r.process(j.name, j.work, j.attempt, nil)
+		d.retry, d.stuck = r.process(j.name, j.work, j.attempt, nil)
+		d.attempt = j.attempt
 	}
 	return d
 }
@@ -76,14 +82,20 @@ func (r *runner) dead(t tag) bool {
 // won the file; losing to another worker is not an error.
 func (r *runner) claim(from, work, name string) (bool, error) {
 	to := filepath.Join(r.w.workDir, work)
-	err := os.Rename(from, to)
+	err := renameFile(from, to)
 	if isNotExist(err) {
 		// someone else took it, or .work/ itself is gone
 		if _, serr := os.Stat(r.w.workDir); isNotExist(serr) {
 			if merr := os.Mkdir(r.w.workDir, 0o750); merr == nil {
-				err = os.Rename(from, to)
+				err = renameFile(from, to)
 			}
 		}
+	}
+	if isNotExist(err) && exists(to) {
+		// on NFS a retransmitted rename that did succeed reports ENOENT;
+		// the claimed name is unique, so finding it there means it is ours
+		r.log.Debug("rename reported ENOENT but the claim is in place", "file", name, "claim", work)
+		err = nil
 	}
 	switch {
 	case err == nil:
@@ -99,8 +111,9 @@ func (r *runner) claim(from, work, name string) (bool, error) {
 
 // process handles the claimed entry work of request name, or fails it with
 // f if f is not nil, and files the outcome. It returns the new entry name if
-// the request is to be retried.
-func (r *runner) process(name, work string, attempt int, f *failure) (retryWork string) {
+// the request is to be retried, or work as stuck if the outcome could not
+// be stored or filed (the next full scan tries again).
+func (r *runner) process(name, work string, attempt int, f *failure) (retryWork, stuck string) {
 	log := r.log.With("file", name, "attempt", attempt)
 	path := filepath.Join(r.w.workDir, work)
 	fault := r.w.cfg.Fault
@@ -108,8 +121,7 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork 
 	var res Result
 	if f != nil {
 		res = Result{Body: fault(f.code, f.reason)}
-		r.finish(log, name, work, attempt, res)
-		return ""
+		return "", r.finish(log, name, work, attempt, res)
 	}
 
 	body, fi, err := readLimited(path, r.w.cfg.MaxBytes)
@@ -142,18 +154,17 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork 
 		select {
 		case <-r.stop:
 			log.Info("request interrupted; it will be re-run at the next start")
-			return ""
+			return "", ""
 		default:
 		}
 		if attempt < r.w.cfg.Attempts {
 			next := r.tag(name, attempt+1).name(randHex(5))
 			if err := os.Rename(path, filepath.Join(r.w.workDir, next)); err != nil {
-				log.Error("recording retry; request stays claimed until the next start",
-					"err", err)
-				return ""
+				log.Error("recording retry; trying again at the next rescan", "err", err)
+				return "", work
 			}
 			log.Warn("request failed; retrying", "retry_in", r.w.backoff(attempt+1))
-			return next
+			return next, ""
 		}
 		res.OK = false
 		if len(res.Body) == 0 {
@@ -161,8 +172,7 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork 
 				fmt.Sprintf("Request failed after %d attempts.", attempt))
 		}
 	}
-	r.finish(log, name, work, attempt, res)
-	return ""
+	return "", r.finish(log, name, work, attempt, res)
 }
 
 // call calls the Handler, turning a panic into a failed result.
@@ -178,23 +188,27 @@ func (r *runner) call(req Request) (res Result) {
 	return r.w.h(r.hctx, req)
 }
 
-// finish stores res beside the claimed entry work, then files both.
-func (r *runner) finish(log *slog.Logger, name, work string, attempt int, res Result) {
+// finish stores res beside the claimed entry work, then files both. It
+// returns work if either failed: the request stays claimed, and the next
+// full scan files the stored result, or runs the request again (with the
+// same Key, so a Handler does not repeat what it did).
+func (r *runner) finish(log *slog.Logger, name, work string, attempt int, res Result) (stuck string) {
 	suffix := failedSuffix
 	if res.OK {
 		suffix = okSuffix
 	}
 	comp := work + suffix
 	if err := r.writeCompanion(comp, stamp(res.Body, time.Now(), attempt)); err != nil {
-		log.Error("storing result; request stays claimed until the next start", "err", err)
-		return
+		log.Error("storing result; trying again at the next rescan", "err", err)
+		return work
 	}
 	filed, err := r.w.file(name, work, comp, res.OK)
 	if err != nil {
-		log.Error("filing request; it stays claimed until the next start", "err", err)
-		return
+		log.Error("filing request; trying again at the next rescan", "err", err)
+		return work
 	}
 	log.Debug("request filed", "path", filed, "ok", res.OK)
+	return ""
 }
 
 // writeCompanion writes body durably to .work/name.
@@ -239,6 +253,11 @@ func (w *Watcher) file(name, work, comp string, ok bool) (string, error) {
 	if err := os.Mkdir(dest, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("creating outcome directory: %w", err)
 	}
+	if fi, err := os.Stat(dest); err != nil {
+		return "", fmt.Errorf("opening outcome directory: %w", err)
+	} else if !fi.IsDir() {
+		return "", fmt.Errorf("outcome directory %s is not a directory", dest)
+	}
 	wpath := filepath.Join(w.workDir, work)
 	cpath := filepath.Join(w.workDir, comp)
 	if _, err := os.Lstat(wpath); isNotExist(err) {
@@ -255,8 +274,10 @@ func (w *Watcher) file(name, work, comp string, ok bool) (string, error) {
 	for n := 1; n <= maxPairs; n++ {
 		q, res := pairNames(stem, ext, n)
 		qpath, rpath := filepath.Join(dest, q), filepath.Join(dest, res)
-		if _, err := os.Lstat(qpath); !isNotExist(err) {
-			continue // taken, or unreadable: try the next pair
+		if _, err := os.Lstat(qpath); err == nil {
+			continue // taken: try the next pair
+		} else if !isNotExist(err) {
+			return "", fmt.Errorf("filing request: %w", err)
 		}
 
 		// the result first: while the claim exists, a crash re-files
@@ -308,7 +329,8 @@ func removeIfExists(path string) { _ = os.Remove(path) }
 
 // sweep looks through .work/ for claims of dead processes: results already
 // stored are filed, requests without one are queued to run again, and
-// temporary files are removed.
+// temporary files are removed. Own claims whose outcome could not be
+// stored or filed are dealt with the same way.
 func (r *runner) sweep() {
 	entries, err := os.ReadDir(r.w.workDir)
 	if err != nil {
@@ -320,6 +342,25 @@ func (r *runner) sweep() {
 		names[e.Name()] = true
 	}
 	now := time.Now()
+	for work, sc := range r.stuck {
+		delete(r.stuck, work)
+		switch {
+		case names[work+okSuffix] || names[work+failedSuffix]:
+			ok := names[work+okSuffix]
+			comp := work + failedSuffix
+			if ok {
+				comp = work + okSuffix
+			}
+			if _, err := r.w.file(sc.name, work, comp, ok); err != nil {
+				r.log.Error("filing request; trying again at the next rescan", "file", sc.name, "err", err)
+				r.stuck[work] = sc
+			} else {
+				r.log.Info("filed request after an earlier failure", "file", sc.name)
+			}
+		case names[work]:
+			r.queue = append(r.queue, job{kind: jobRetry, name: sc.name, work: work, attempt: sc.attempt, ready: now})
+		}
+	}
 	for _, e := range entries {
 		n := e.Name()
 		if strings.HasPrefix(n, tmpPrefix+".") {

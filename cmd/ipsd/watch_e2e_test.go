@@ -31,6 +31,8 @@ type watchEnvOpts struct {
 	api       string   // more keys of [api]
 	extra     string   // appended to the config file
 	dirs      []string // more directories to create below the test dir
+	wrap      []string // runs the daemon's command line (env.wrap)
+	watchUser string   // [[watch]] user of inbox; default the file's owner
 }
 
 // newWatchEnv is startEnv with the watch and store settings of o. It seeds
@@ -61,8 +63,11 @@ func newWatchEnv(t *testing.T, o watchEnvOpts) *env {
 		o.workers = 2
 	}
 	watchPoll, storePoll := "", ""
+	if o.watchUser != "" {
+		watchPoll = fmt.Sprintf("user = %q\n", o.watchUser)
+	}
 	if o.poll != "" {
-		watchPoll = fmt.Sprintf("poll = %q\n", o.poll)
+		watchPoll += fmt.Sprintf("poll = %q\n", o.poll)
 	}
 	if o.storePoll != "" {
 		storePoll = fmt.Sprintf("poll = %q\n", o.storePoll)
@@ -96,6 +101,7 @@ role = "IpsUser"
 		t.Fatal(err)
 	}
 	e.http = unixClient(&e.socket)
+	e.wrap = o.wrap
 	e.start()
 	return e
 }
@@ -386,8 +392,9 @@ func TestWatchKillMidRenderThenRestart(t *testing.T) {
 	company, big := e.companyAndSource("canon_hdr_YES.jpg") // 2048x1536
 	_, small := e.companyAndSource("Canon_40D.jpg")
 	reqs := map[string]string{}
-	// two workers: the 3 MP renders hold both for a while
-	for i := range 2 {
+	// two workers: the 3 MP renders hold both for a while, long enough to
+	// see their temp files in the tree
+	for i := range 6 {
 		reqs[fmt.Sprintf("big%d.xml", i)] = requestXML(company, big, fmt.Sprintf("big%d", i), "wid=1000")
 	}
 	for i := range 4 {
@@ -409,6 +416,20 @@ func TestWatchKillMidRenderThenRestart(t *testing.T) {
 	claimed, _ := os.ReadDir(filepath.Join(e.inbox, ".work"))
 	if len(claimed) == 0 {
 		t.Fatal("nothing claimed in .work/ at the kill")
+	}
+	// each claim is tagged with this host and the killed daemon's pid
+	host, _ := os.Hostname()
+	hostTag := regexp.MustCompile(`[^A-Za-z0-9-]`).ReplaceAllString(host, "_")
+	claimRE := regexp.MustCompile(`^(big|small)\d\.xml\.` + regexp.QuoteMeta(hostTag) + `\.` +
+		strconv.Itoa(e.cmd.Process.Pid) + `\.[0-9a-f]+-[0-9a-f]+-1$`)
+	for _, c := range claimed {
+		name := strings.TrimSuffix(strings.TrimSuffix(c.Name(), ".ok"), ".failed")
+		if strings.HasPrefix(name, ".tmp.") {
+			continue // a result being stored
+		}
+		if !claimRE.MatchString(name) {
+			t.Errorf("claim %q in .work/ does not match %v", c.Name(), claimRE)
+		}
 	}
 
 	e.start()
@@ -672,12 +693,18 @@ func TestWatchIgnoredNames(t *testing.T) {
 	for _, name := range treeIgnored {
 		copyFile(t, filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(out, name))
 	}
-	// barriers: a request and an image that are taken
-	dropAll(t, e.inbox, map[string]string{"barrier.xml": requestXML(company, src, "barrier", "")})
+	// barriers: a request and an image that are taken. The request is
+	// written in place after the others, so it settles last and is claimed
+	// after any of them that were (wrongly) taken; once it is done and
+	// .work/ is empty, those would have been filed.
+	if err := os.WriteFile(filepath.Join(e.inbox, "barrier.xml"), []byte(requestXML(company, src, "barrier", "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	copyFile(t, filepath.Join(corpus, "photos", "BlueSquare.jpg"), filepath.Join(out, "real.jpg"))
 	waitFor(t, time.Minute, "barrier.xml done", func() bool {
 		_, err := os.Stat(filepath.Join(e.inbox, "done", "barrier.result.xml"))
-		return err == nil
+		work, _ := os.ReadDir(filepath.Join(e.inbox, ".work"))
+		return err == nil && len(work) == 0
 	})
 	waitFor(t, time.Minute, "real.jpg in ipsd ls", func() bool {
 		_, ok := e.assetsUnder("ApiTestCo/out/")["ApiTestCo/out/real.jpg"]
