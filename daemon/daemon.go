@@ -474,6 +474,16 @@ func (d *Daemon) newWatcher(cfg *Config, wc WatchConfig) (*watch.Watcher, error)
 		Incomplete: wc.Incomplete.Duration,
 		Workers:    cfg.Render.Workers,
 		Grace:      cfg.ShutdownTimeout.Duration,
+		// a request the watcher fails itself (not complete XML, too big,
+		// interrupted too often) ends here: it is counted and logged like
+		// the others, and its result has the shape of every other fault
+		Fault: func(code int, reason string) []byte {
+			f := apiFault(code, "%s", reason)
+			m.Requests.WithLabelValues("watch", f.Family()).Inc()
+			d.logger.Warn("request done", "channel", "watch", "dir", dir,
+				"result", f.Family(), "code", f.Code, "reason", f.Reason)
+			return encodeFault(false, f)
+		},
 		Hooks: watch.Hooks{
 			OnEvent:        func(string) { m.WatchEvents.WithLabelValues("watch").Inc() },
 			OnOverflow:     func() { m.WatchOverflows.WithLabelValues("watch").Inc() },

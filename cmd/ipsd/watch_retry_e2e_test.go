@@ -331,6 +331,13 @@ incomplete = "1s"
 	if !ok || faultCode(res) != "30003" || !strings.Contains(res, "not complete, well-formed XML") || attemptOf(res) != "1" {
 		t.Fatalf("truncated request: failed %v, done %v; want fault 30003 saying it is not complete", o.failed, o.done)
 	}
+	// the watcher's own fault has the shape of the daemon's and is counted
+	if !strings.HasPrefix(res, "<?xml") || !strings.Contains(res, `<ipsApiFault xmlns="http://www.scene7.com/IpsApi/xsd">`) {
+		t.Errorf("result is not shaped like the daemon's faults:\n%s", res)
+	}
+	if n := e.scrape(`ipsd_requests_total{channel="watch",result="invalid_xml"}`); n != 1 {
+		t.Errorf("ipsd_requests_total{channel=watch,result=invalid_xml} = %v; want 1", n)
+	}
 	if b, err := os.ReadFile(filepath.Join(inbox3, "failed", "cut.xml")); err != nil || string(b) != body[:len(body)/2] {
 		t.Errorf("failed/cut.xml = %q, %v; want the truncated request as dropped", b, err)
 	}
