@@ -102,7 +102,13 @@
 // gif, tif, webp without -alpha) are flattened onto bgc, white by default.
 // Without fmt= the output keeps the source format and, where the format
 // can hold it, the source's transparency. qlt is the libjpeg/libwebp
-// quality 1..100, default 80; fmt=webp,,lossless ignores it. jpegSize
+// quality 1..100, default 80; fmt=webp,,lossless ignores it. pjpeg uses
+// libjpeg's default progressive script with pscan=auto; pscan=3|4|5 is
+// that many refinement passes: the DC of all components, then the luma
+// AC coefficients in pscan−1 spectral bands, with each chroma component's
+// AC in the first of them (pscan+2 scans for colour, as AC scans hold
+// one component each; pscan scans for grey). The coefficients are those
+// of fmt=jpeg at the same qlt, so the pixels are too. jpegSize
 // lowers the JPEG quality (binary search) until the file fits, and fails
 // when quality 1 does not. gif, png8 and their -alpha forms are
 // palettised by quantize= (adaptive: median cut with the forced colours
@@ -118,6 +124,3 @@ package render
 
 // BUG(ipsd): rgn= does not widen into the rest of the composite when the
 // view is larger than the region (it pads with bgc instead).
-
-// BUG(ipsd): pscan= is accepted but the progressive JPEG uses libjpeg's
-// default scan script.
