@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"math"
 	"os"
 	"os/exec"
@@ -18,17 +19,15 @@ func meanAbsDiffPremul(a, b image.Image) float64 {
 	if ab.Size() != bb.Size() {
 		return math.Inf(1)
 	}
-	var sum float64
-	for y := 0; y < ab.Dy(); y++ {
-		for x := 0; x < ab.Dx(); x++ {
-			r1, g1, b1, a1 := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
-			r2, g2, b2, a2 := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
-			for _, d := range [4][2]uint32{{r1, r2}, {g1, g2}, {b1, b2}, {a1, a2}} {
-				sum += math.Abs(float64(d[0]>>8) - float64(d[1]>>8))
-			}
-		}
+	pa, pb := image.NewRGBA(image.Rect(0, 0, ab.Dx(), ab.Dy())), image.NewRGBA(image.Rect(0, 0, ab.Dx(), ab.Dy()))
+	draw.Draw(pa, pa.Rect, a, ab.Min, draw.Src)
+	draw.Draw(pb, pb.Rect, b, bb.Min, draw.Src)
+	var sum int64
+	for i, v := range pa.Pix {
+		d := int64(v) - int64(pb.Pix[i])
+		sum += max(d, -d)
 	}
-	return sum / float64(4*ab.Dx()*ab.Dy())
+	return float64(sum) / float64(len(pa.Pix))
 }
 
 type imCase struct {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -94,6 +95,9 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 		err  error
 		webp *decoder.Decoder
 	)
+	if format == "png" {
+		src = pngDropBadTRNS(src)
+	}
 	switch format {
 	case "jpeg":
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(src))
@@ -157,4 +161,47 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 		return nil, fmt.Errorf("decoding source: image is %dx%d, header says %dx%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height)
 	}
 	return img, nil
+}
+
+// pngDropBadTRNS returns src without its tRNS chunk when that chunk has a
+// length its colour type does not allow (more entries than the palette, or
+// not one sample per channel), which libpng ignores as a benign error and
+// image/png would either refuse or honour; else src itself.
+func pngDropBadTRNS(src []byte) []byte {
+	const sig = 8
+	if len(src) < sig+8+13 || string(src[sig+4:sig+8]) != "IHDR" {
+		return src
+	}
+	ctype := src[sig+8+9]
+	palette := -1
+	for i := sig; i+12 <= len(src); {
+		n := int(binary.BigEndian.Uint32(src[i:]))
+		if n < 0 || n > len(src)-i-12 {
+			return src
+		}
+		switch string(src[i+4 : i+8]) {
+		case "PLTE":
+			palette = n / 3
+		case "IDAT", "IEND":
+			return src
+		case "tRNS":
+			ok := false
+			switch ctype {
+			case 0:
+				ok = n == 2
+			case 2:
+				ok = n == 6
+			case 3:
+				ok = palette >= 0 && n >= 1 && n <= palette
+			}
+			if ok {
+				return src
+			}
+			out := make([]byte, 0, len(src)-12-n)
+			out = append(out, src[:i]...)
+			return append(out, src[i+12+n:]...)
+		}
+		i += 12 + n
+	}
+	return src
 }

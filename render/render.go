@@ -24,8 +24,9 @@ type Info struct {
 
 // Render decodes src (a whole image file), applies r, and writes the encoded
 // image to w. Errors other than *CommandError are render failures; a source
-// or output over a limit gives a *LimitError. On error, w may have received
-// part of an image. Render is safe for concurrent use.
+// or output over a limit gives a *LimitError. The image is written to w in
+// one Write at the end, so on error nothing has been written. Render is
+// safe for concurrent use.
 //
 // An empty request is rendered like any other (the source is decoded and
 // re-encoded in its own format); copying the file unchanged is the caller's
