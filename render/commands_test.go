@@ -1,6 +1,8 @@
 package render
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -258,28 +260,142 @@ func TestColorizeNorm(t *testing.T) {
 	}
 }
 
-// TestOpenQuestions pins the decisions doc.go takes on image-serving.md
-// §7 (sizes and pixels that follow from each).
+// TestOpenQuestions pins each decision doc.go takes on the open questions
+// of image-serving.md §7, numbered as there.
 func TestOpenQuestions(t *testing.T) {
 	t.Parallel()
 	src := encodePNG(t, testImage(100, 50))
-	sizes := []struct {
-		q, mod string
-		w, h   int
-	}{
-		{"1: wid/hei alone enlarge", "wid=300&hei=300", 300, 300},
-		{"1: wid alone enlarges", "wid=300", 300, 150},
-		{"2: fit= does not enlarge by default", "wid=300&hei=300&fit=constrain", 100, 50},
-		{"2: for every mode", "wid=300&hei=300&fit=wrap", 100, 50},
-		{"2: unless ,1", "wid=300&hei=300&fit=constrain,1", 300, 150},
-		{"6: round half up", "wid=3", 3, 2},        // 1.5 -> 2
-		{"6: round half up, scl", "scl=4", 25, 13}, // 12.5 -> 13
-		{"6: rotation canvas", "rotate=45", 106, 106},
-	}
-	for _, tt := range sizes {
-		_, info := render(t, src, tt.mod+"&fmt=png")
-		if info.Width != tt.w || info.Height != tt.h {
-			t.Errorf("%s: %s gives %dx%d; want %dx%d", tt.q, tt.mod, info.Width, info.Height, tt.w, tt.h)
+	size := func(t *testing.T, src []byte, mod string, w, h int) {
+		t.Helper()
+		_, info := render(t, src, mod+"&fmt=png")
+		if info.Width != w || info.Height != h {
+			t.Errorf("%s gives %dx%d; want %dx%d", mod, info.Width, info.Height, w, h)
 		}
 	}
+	t.Run("1 wid and hei without fit enlarge", func(t *testing.T) {
+		size(t, src, "wid=300&hei=300", 300, 300)
+		size(t, src, "wid=300", 300, 150)
+		size(t, src, "hei=200", 400, 200)
+		// both behave as fit=fit,1: the scaled image fills the width
+		a, _ := render(t, src, "wid=300&hei=300&fmt=png")
+		b, _ := render(t, src, "wid=300&hei=300&fit=fit,1&fmt=png")
+		if !bytes.Equal(a, b) {
+			t.Error("wid=300&hei=300 differs from fit=fit,1")
+		}
+	})
+	t.Run("2 fit upscale defaults to 0 for every mode", func(t *testing.T) {
+		for _, tt := range []struct {
+			mode       string
+			w, h       int // with the default ,0
+			w1, h1     int // with ,1
+			unscaledAt image.Point
+		}{
+			{"fit", 300, 300, 300, 300, image.Pt(100, 125)}, // padded, not enlarged
+			{"constrain", 100, 50, 300, 150, image.Pt(0, 0)},
+			{"crop", 300, 300, 300, 300, image.Pt(100, 125)}, // even crop pads when it may not enlarge
+			{"wrap", 100, 50, 600, 300, image.Pt(0, 0)},
+			{"stretch", 100, 50, 300, 300, image.Pt(0, 0)}, // each axis clamped
+			{"hfit", 300, 300, 300, 300, image.Pt(100, 125)},
+			{"vfit", 300, 300, 300, 300, image.Pt(100, 125)},
+		} {
+			size(t, src, "wid=300&hei=300&fit="+tt.mode, tt.w, tt.h)
+			size(t, src, "wid=300&hei=300&fit="+tt.mode+",0", tt.w, tt.h)
+			size(t, src, "wid=300&hei=300&fit="+tt.mode+",1", tt.w1, tt.h1)
+			// unscaled: the source's top-left pixel lands at unscaledAt
+			out, _ := render(t, src, "wid=300&hei=300&fmt=png-alpha&fit="+tt.mode)
+			m := decodeAny(t, out)
+			want := testImage(100, 50).NRGBAAt(0, 0)
+			if got := color.NRGBAModel.Convert(m.At(tt.unscaledAt.X, tt.unscaledAt.Y)).(color.NRGBA); got != want {
+				t.Errorf("fit=%s: pixel at %v is %v; want the unscaled source's %v", tt.mode, tt.unscaledAt, got, want)
+			}
+		}
+	})
+	t.Run("3 rotate before flip", func(t *testing.T) {
+		// flip∘rotate(θ) = rotate(−θ)∘flip: the orders differ for 90 and 30
+		for _, tt := range []struct {
+			mod       string
+			doc, othr []string
+		}{
+			{"rotate=90&flip=lr", []string{"-rotate", "90", "-flop"}, []string{"-flop", "-rotate", "90"}},
+			{"flip=ud&rotate=90", []string{"-rotate", "90", "-flip"}, []string{"-flip", "-rotate", "90"}},
+		} {
+			out, _ := render(t, src, tt.mod+"&fmt=png")
+			got := decodeAny(t, out)
+			if d := meanAbsDiffPremul(got, imRender(t, src, tt.doc...)); d != 0 {
+				t.Errorf("%s differs from convert %v by %.2f", tt.mod, tt.doc, d)
+			}
+			if d := meanAbsDiffPremul(got, imRender(t, src, tt.othr...)); d < 10 {
+				t.Errorf("%s is close to convert %v (%.2f): the test cannot tell the orders apart", tt.mod, tt.othr, d)
+			}
+		}
+	})
+	t.Run("4 canonical order of the composite operations", func(t *testing.T) {
+		// brightness, then contrast, whatever the order in the string
+		a, _ := render(t, src, "op_contrast=50&op_brightness=30&fmt=png")
+		b, _ := render(t, src, "op_brightness=30&op_contrast=50&fmt=png")
+		if !bytes.Equal(a, b) {
+			t.Error("the order of op_ commands in the string changed the output")
+		}
+		got := decodeAny(t, a)
+		if d := meanAbsDiffPremul(got, imRender(t, src, "-brightness-contrast", "30x0", "-brightness-contrast", "0x50")); d > 1 {
+			t.Errorf("brightness then contrast: %.2f from ImageMagick", d)
+		}
+		if d := meanAbsDiffPremul(got, imRender(t, src, "-brightness-contrast", "0x50", "-brightness-contrast", "30x0")); d < 5 {
+			t.Errorf("contrast then brightness is only %.2f away: the test cannot tell the orders apart", d)
+		}
+		// invert after colour ops, before blur: invert∘saturation is checked against ImageMagick
+		c, _ := render(t, src, "op_invert=1&op_saturation=-100&fmt=png")
+		if d := meanAbsDiffPremul(decodeAny(t, c), imRender(t, src, "-modulate", "100,0,100", "-negate")); d > 1 {
+			t.Errorf("saturation then invert: %.2f from ImageMagick", d)
+		}
+	})
+	t.Run("5 op_usm radius in output pixels, op_usmR the same", func(t *testing.T) {
+		// TestSharpenMatchesImageMagick compares both with ImageMagick after a resize
+		a, _ := render(t, src, "wid=50&op_usm=1.5,2,3&fmt=png")
+		b, _ := render(t, src, "wid=50&op_usmR=1.5,2,3&fmt=png")
+		if !bytes.Equal(a, b) {
+			t.Error("op_usm and op_usmR differ after view scaling")
+		}
+	})
+	t.Run("6 round half up", func(t *testing.T) {
+		size(t, src, "wid=3", 3, 2)                 // 1.5 -> 2
+		size(t, src, "scl=4", 25, 13)               // 12.5 -> 13
+		size(t, src, "scl=8", 13, 6)                // 12.5 -> 13, 6.25 -> 6
+		size(t, src, "rotate=45", 106, 106)         // 106.07
+		size(t, src, "extendN=.005,0,0,0", 101, 50) // 0.5 -> 1
+		size(t, src, "cropN=0,0,.255,.5", 26, 25)   // 25.5 -> 26
+	})
+	t.Run("7 unknown commands and invalid values are faults", func(t *testing.T) {
+		for _, mod := range []string{"foo=1", "wid=abc", "fit=banana&wid=1", "qlt=101"} {
+			var ce *CommandError
+			if _, err := Parse(mod); !errors.As(err, &ce) {
+				t.Errorf("Parse(%q) = %v; want a *CommandError", mod, err)
+			}
+		}
+	})
+	t.Run("8 no DefaultPix, MaxPix or 16 MP render cap", func(t *testing.T) {
+		wide := encodePNG(t, testImage(3200, 10))
+		size(t, wide, "op_sharpen=0", 3200, 10) // DefaultPix 1280 would shrink it, MaxPix 3000 refuse it
+		size(t, src, "wid=3100&hei=40", 3100, 40)
+		r, _ := Parse("wid=5000&hei=4000&fit=stretch,1")
+		if p, err := makePlan(100, 50, 1, r, testLimits); err != nil || p.vw*p.vh <= 16<<20 {
+			t.Errorf("plan %dx%d, %v; want over 16 MP, bounded only by Limits", p.vw, p.vh, err)
+		}
+	})
+	t.Run("9 EXIF orientation applied on load", func(t *testing.T) {
+		path := filepath.Join(corpus, "orientation", "Landscape_6.jpg")
+		if _, err := os.Stat(path); err != nil {
+			t.Skip("corpus not available")
+		}
+		o := readFile(t, path)
+		up := readFile(t, filepath.Join(corpus, "orientation", "Landscape_1.jpg"))
+		_, info := render(t, up, "fmt=png")
+		size(t, o, "crop=0,0,200,100", 200, 100) // crops read in the upright frame
+		a, _ := render(t, o, "crop=0,0,200,100&fmt=png")
+		b, _ := render(t, up, "crop=0,0,200,100&fmt=png")
+		if d := meanAbsDiffPremul(decodeAny(t, a), decodeAny(t, b)); d > 3 {
+			t.Errorf("crop of Landscape_6 differs from the same crop of Landscape_1 by %.2f", d)
+		}
+		size(t, o, "op_sharpen=0", info.Width, info.Height)
+	})
 }
