@@ -158,6 +158,37 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 	runIMCases(t, src, cases)
 }
 
+// TestAlphaMatchesImageMagick resamples, rotates and flattens a source
+// with transparent and half-transparent areas, against ImageMagick (whose
+// -resize weighs colour by alpha, as premultiplied resampling does).
+func TestAlphaMatchesImageMagick(t *testing.T) {
+	t.Parallel()
+	src := testImage(120, 80)
+	for y := range 80 {
+		for x := range 120 {
+			switch dx, dy := x-80, y-40; {
+			case dx*dx+dy*dy < 400:
+				src.SetNRGBA(x, y, color.NRGBA{0, 0, 0, 0})
+			case y > 60:
+				c := src.NRGBAAt(x, y)
+				c.A = uint8(2 * x)
+				src.SetNRGBA(x, y, c)
+			}
+		}
+	}
+	srt := []string{"-background", "none", "-virtual-pixel", "transparent", "-filter", "point", "-interpolate", "bilinear",
+		"-define", "distort:viewport=144x129+0+0", "-distort", "SRT", "60,40 1 30 72,64.5", "+repage"}
+	runIMCases(t, src, []imCase{
+		{"wid=50&resMode=bicub", []string{"-filter", "Catrom", "-resize", "50x33!"}, 1},
+		{"wid=50&resMode=sharp2", []string{"-filter", "Lanczos", "-resize", "50x33!"}, 1},
+		{"wid=300&resMode=bilin", []string{"-filter", "Triangle", "-resize", "300x200!"}, 1},
+		{"wid=50&resMode=bicub&fmt=png&bgc=ff0000", []string{"-filter", "Catrom", "-resize", "50x33!", "-background", "red", "-flatten"}, 1},
+		// color= fills the source's transparency before rotate, not the new corners
+		{"rotate=30&color=0,0,255&resMode=bilin", append([]string{"-background", "blue", "-flatten"}, srt...), 3},
+		{"rotate=30&bgColor=0,0,255&resMode=bilin", append(srt, "-background", "blue", "-flatten"), 3},
+	})
+}
+
 // TestEffectsMatchImageMagick compares the composite colour and filter
 // operations with ImageMagick computing the same thing.
 func TestEffectsMatchImageMagick(t *testing.T) {
@@ -188,6 +219,39 @@ func TestEffectsMatchImageMagick(t *testing.T) {
 		// effects run on the composite, before view scaling
 		{"op_invert=1&wid=48&resMode=bicub", []string{"-negate", "-filter", "Catrom", "-resize", "48x32!"}, 1.5},
 	}
+	// op_colorize's norm: the gamma that takes the median Rec. 601
+	// luminance to 50 %, worked out here on a darkened image; ImageMagick
+	// applies it
+	dark := testImage(96, 64)
+	for i := range dark.Pix {
+		if i%4 != 3 {
+			dark.Pix[i] /= 2
+		}
+	}
+	var hist [256]int
+	for i := 0; i < len(dark.Pix); i += 4 {
+		p := dark.Pix[i:]
+		hist[clamp8(0.299*float64(p[0])+0.587*float64(p[1])+0.114*float64(p[2]))]++
+	}
+	med, acc := 0, 0
+	for i, h := range hist {
+		if acc += h; 2*acc >= 96*64 {
+			med = i
+			break
+		}
+	}
+	gamma := math.Log(0.5) / math.Log(float64(med)/255)
+	if math.Abs(gamma-1) < 0.15 {
+		t.Fatalf("median luminance %d: norm would look like off on this image", med)
+	}
+	colorizeFx := func(k float64) []string {
+		return []string{"-fx", fmt.Sprintf("yy=pow(0.299*u.r+0.587*u.g+0.114*u.b, %g); ll=min(1,max(0,(yy-0.5)*%g+0.5)); "+
+			"kk=channel(0.2,0.6,1,1); ll<0.5 ? 2*ll*kk : kk+(2*ll-1)*(1-kk)", gamma, k)}
+	}
+	runIMCases(t, dark, []imCase{
+		{"op_colorize=51,153,255", colorizeFx(1), 1},
+		{"op_colorize=51,153,255,norm,60", colorizeFx(1.6), 1},
+	})
 	runIMCases(t, src, cases)
 }
 

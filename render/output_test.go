@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"image"
 	"image/color"
 	"image/draw"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ipsd/ipsd/render/internal/turbojpeg"
 )
 
 // imDecode decodes b with ImageMagick (convert B PNG32:-), an independent
@@ -72,6 +75,7 @@ func TestOutputFormats(t *testing.T) {
 		{"fmt=tif,gray,lzw", "TIFF", "LZW", false, 1},
 		{"fmt=tif,,jpeg&qlt=95", "TIFF", "JPEG", false, 4},
 		{"fmt=tif,gray,jpeg", "TIFF", "JPEG", false, 4},
+		{"fmt=tif,,jpeg&qlt=95,1", "TIFF", "JPEG", false, 3},
 		{"fmt=png8", "PNG", "", false, 8},
 		{"fmt=png8-alpha", "PNG", "", true, 8},
 		{"fmt=gif&quantize=adaptive,off,64", "GIF", "", false, 8},
@@ -101,6 +105,25 @@ func TestOutputFormats(t *testing.T) {
 			t.Errorf("%s: mean abs diff %.2f from the source; want ≤ %.0f", tt.mod, d, tt.tol)
 		}
 	}
+	// TIFF JPEG honours the chroma flag: YCbCrSubSampling says what the strip holds
+	for _, tt := range []struct {
+		mod  string
+		want []byte
+		samp turbojpeg.Subsamp
+	}{
+		{"fmt=tif,,jpeg&qlt=90", []byte{2, 0, 2, 0}, turbojpeg.Samp420},
+		{"fmt=tif,,jpeg&qlt=90,1", []byte{1, 0, 1, 0}, turbojpeg.Samp444},
+	} {
+		out, _ := render(t, src, tt.mod)
+		if got := tiffTag(out, 530); !bytes.Equal(got, tt.want) {
+			t.Errorf("%s: YCbCrSubSampling % x; want % x", tt.mod, got, tt.want)
+		}
+		off, n := binary.LittleEndian.Uint32(tiffTag(out, 273)), binary.LittleEndian.Uint32(tiffTag(out, 279))
+		if hd, err := turbojpeg.DecodeHeader(out[off : off+n]); err != nil || hd.Subsamp != tt.samp {
+			t.Errorf("%s: the JPEG strip has subsampling %v (%v); want %v", tt.mod, hd.Subsamp, err, tt.samp)
+		}
+	}
+
 	// a big, noisy image through LZW: the code width reaches 12 bits and
 	// the table is cleared
 	noisy := image.NewNRGBA(image.Rect(0, 0, 300, 200))

@@ -2,8 +2,12 @@ package render
 
 import (
 	"bytes"
+	"compress/bzip2"
 	"image"
+	"image/color"
+	"image/gif"
 	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,5 +231,94 @@ func TestPhotos(t *testing.T) {
 		if d := meanAbsDiffPremul(got, want); d > 5 {
 			t.Errorf("%s: mean abs diff %.2f from vips thumbnail; want ≤ 5", filepath.Base(f), d)
 		}
+	}
+}
+
+// TestGIFFirstFrame renders an animated GIF whose first frame is smaller
+// than the logical screen: the output is the screen with that frame at its
+// offset and the rest transparent, as libvips (page 0) reads it; later
+// frames do not show. The same animation as WebP (gif2webp) is refused.
+func TestGIFFirstFrame(t *testing.T) {
+	t.Parallel()
+	pal := color.Palette{color.NRGBA{}, color.NRGBA{255, 0, 0, 255}, color.NRGBA{0, 0, 255, 255}}
+	f1 := image.NewPaletted(image.Rect(10, 5, 40, 25), pal)
+	for i := range f1.Pix {
+		f1.Pix[i] = 1
+	}
+	f2 := image.NewPaletted(image.Rect(0, 0, 60, 40), pal)
+	for i := range f2.Pix {
+		f2.Pix[i] = 2
+	}
+	var b bytes.Buffer
+	err := gif.EncodeAll(&b, &gif.GIF{
+		Image: []*image.Paletted{f1, f2}, Delay: []int{10, 10}, Disposal: []byte{gif.DisposalNone, gif.DisposalNone},
+		Config: image.Config{ColorModel: pal, Width: 60, Height: 40},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "anim.gif")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	checkSource(t, path, vipsDecode(t, path), 0)
+	out, _ := render(t, b.Bytes(), "fmt=png-alpha")
+	m := decodeAny(t, out)
+	if c := color.NRGBAModel.Convert(m.At(20, 10)).(color.NRGBA); c != (color.NRGBA{255, 0, 0, 255}) {
+		t.Errorf("inside the first frame: %v; want its red", c)
+	}
+	if _, _, _, a := m.At(50, 35).RGBA(); a != 0 {
+		t.Errorf("outside the first frame: alpha %d; want transparent (not the second frame)", a>>8)
+	}
+
+	if _, err := os.Stat("/usr/bin/gif2webp"); err != nil {
+		t.Skip("webp tools not installed")
+	}
+	wp := filepath.Join(t.TempDir(), "anim.webp")
+	if b, err := exec.Command("/usr/bin/gif2webp", "-quiet", path, "-o", wp).CombinedOutput(); err != nil {
+		t.Fatalf("gif2webp: %v\n%s", err, b)
+	}
+	r, _ := Parse("fmt=png")
+	var o bytes.Buffer
+	if _, err := Render(t.Context(), readFile(t, wp), r, testLimits, &o); err == nil || !strings.Contains(err.Error(), "animated WebP") || o.Len() != 0 {
+		t.Errorf("animated WebP: %v (%d bytes); want a fault naming it", err, o.Len())
+	}
+}
+
+// TestCompressedTestdata renders x/image's two bzip2-packed test files: a
+// lossless WebP with a large Huffman index, compared with libwebp's own
+// `dwebp` (this libvips refuses it), and a TIFF whose LZW codes overflow
+// the table, which libtiff refuses and x/image reads by design: it must
+// render at its declared 256×256.
+func TestCompressedTestdata(t *testing.T) {
+	t.Parallel()
+	dir := testdataDir(t, "golang.org/x/image", "testdata")
+	unpack := func(name string) (string, []byte) {
+		raw, err := io.ReadAll(bzip2.NewReader(bytes.NewReader(readFile(t, filepath.Join(dir, name)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), strings.TrimSuffix(name, ".bz2"))
+		if err := os.WriteFile(path, raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path, raw
+	}
+	path, _ := unpack("large-huffman-index.lossless.webp.bz2")
+	if _, err := os.Stat("/usr/bin/dwebp"); err == nil {
+		ref := filepath.Join(t.TempDir(), "ref.png")
+		if b, err := exec.Command("/usr/bin/dwebp", "-quiet", path, "-o", ref).CombinedOutput(); err != nil {
+			t.Fatalf("dwebp: %v\n%s", err, b)
+		}
+		want, err := png.Decode(bytes.NewReader(readFile(t, ref)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSource(t, path, want, 0.5)
+	}
+	_, raw := unpack("lzw-hi-overflow.tiff.bz2")
+	_, info := render(t, raw, "fmt=tif")
+	if info.Width != 256 || info.Height != 256 {
+		t.Errorf("lzw-hi-overflow.tiff: %dx%d; want 256x256", info.Width, info.Height)
 	}
 }
