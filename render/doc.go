@@ -22,7 +22,14 @@
 // # Pipeline
 //
 // The source is sniffed by content, its size read from the header and
-// checked against Limits.MaxSourcePixels, then decoded (GIF: first frame).
+// checked against Limits.MaxSourcePixels, then decoded: JPEG by
+// libjpeg-turbo (image/jpeg for CMYK and YCCK, and for files libjpeg-turbo
+// finds corrupt, which then fail unless image/jpeg reads them: ipsd does
+// not copy half-garbled photos), PNG by image/png (gAMA is not applied, as
+// libvips does not; a tRNS of the wrong length and an iCCP after PLTE are
+// ignored, as libpng ignores them), GIF by image/gif (the first frame, on
+// its logical screen), WebP by libwebp (animations are refused), TIFF and
+// BMP by golang.org/x/image (the spare byte of a 32-bit BMP is not alpha).
 // An embedded ICC profile (JPEG APP2, PNG iCCP, WebP ICCP, TIFF tag 34675)
 // is converted to sRGB with Little CMS, relative colorimetric, no black
 // point compensation; CMYK and YCCK JPEGs without one use ghostscript's
@@ -48,6 +55,8 @@
 //
 // # Decisions on open questions (image-serving.md §7)
 //
+// Each is pinned by the subtest of TestOpenQuestions with its number.
+//
 //  1. wid and/or hei without fit= enlarge small sources (fixed width or
 //     height, as the reference reads; both together behave as fit=fit,1).
 //  2. With fit= the upscale flag defaults to 0 for every mode, the
@@ -65,13 +74,17 @@
 //  6. Computed sizes and offsets are rounded half up; a size is at least 1.
 //     cropN edges are rounded separately, so adjacent cropN tiles abut. A
 //     rotated canvas is the rotated bounding box rounded half up.
-//  7. Unknown commands and invalid values are errors (*CommandError).
+//  7. Unknown commands and invalid values are errors (*CommandError, a
+//     30001 fault): strict mode only.
 //  8. There is no DefaultPix or MaxPix, and no 16 MP render cap: without
 //     wid, hei or scl the output is the composite's size. Only Limits
 //     bound it.
 //  9. EXIF orientation is applied on load (above).
 //
 // Further choices the reference leaves open:
+//   - layer=0 is refused like any other layer (image-serving.md §5 would
+//     accept it alone, but commands after it would then be layer-0
+//     commands, with flip before rotate); only layer=comp is accepted.
 //   - rgn= is a crop of the composite before view scaling; area outside
 //     the composite is bgc (the reference's "more of the composite can
 //     become visible" when the view is larger is not done).
@@ -95,10 +108,13 @@
 //
 // # Colour, alpha and quality
 //
-// Resampling works on premultiplied 8-bit RGBA (x/image/draw), in the
-// source's encoding (not linear light). resMode maps to kernels: bilin and
-// trilin → bilinear, bicub and bisharp → Catmull-Rom, sharp2, sharp and
-// the default → Lanczos-3. Output formats without alpha (jpeg, and png,
+// Resampling works on premultiplied 8-bit RGBA (planar YCbCr straight
+// from the JPEG decoder where no RGB step comes first), in the source's
+// encoding (not linear light), widening the kernel by the reduction
+// factor. resMode maps to kernels once, for every scaling step: bilin and
+// trilin → bilinear (ImageMagick's Triangle), bicub and bisharp →
+// Catmull-Rom (Catrom), sharp2, sharp and the default → Lanczos-3
+// (Lanczos). Output formats without alpha (jpeg, and png,
 // gif, tif, webp without -alpha) are flattened onto bgc, white by default.
 // Without fmt= the output keeps the source format and, where the format
 // can hold it, the source's transparency. qlt is the libjpeg/libwebp
@@ -116,10 +132,26 @@
 // diffuse: Floyd–Steinberg; -alpha keeps pixels at least half opaque).
 // TIFF is written by ipsd (RGB, RGBA with unassociated alpha, or grey;
 // none, LZW and Deflate with the horizontal predictor, or JPEG as one
-// YCbCr 4:2:0 strip). printRes writes JFIF density, PNG pHYs or TIFF
-// resolution; iccEmbed=1 embeds Little CMS's sRGB profile (JPEG, PNG,
-// TIFF); xmpEmbed=1 copies the source's XMP with tiff:Orientation reset
-// to 1 (JPEG, PNG, TIFF).
+// YCbCr strip from libjpeg-turbo, 4:2:0, or 4:4:4 with qlt's chroma
+// flag). fmt=png-alpha,gray is written as RGBA with grey colours
+// (image/png has no grey+alpha encoder). printRes writes JFIF density,
+// PNG pHYs or TIFF resolution; iccEmbed=1 embeds Little CMS's sRGB
+// profile (JPEG, PNG, TIFF); xmpEmbed=1 copies the source's XMP with
+// tiff:Orientation reset to 1 (JPEG, PNG, TIFF).
+//
+// # Faults and limits
+//
+// Parse returns a *CommandError for anything wrong with the modifier (the
+// daemon's 30001 fault); Render returns a *LimitError for a source over
+// Limits.MaxSourcePixels (read from the header of every format before a
+// pixel buffer exists), an output or intermediate image over
+// Limits.MaxOutputPixels (worked out before rendering), or a WebP side
+// over 16383, and a one-line error for a source that cannot be decoded
+// (the daemon's 30000). A panic in a decoder becomes an error. The output
+// is written to the io.Writer in one piece at the end, so a failed render
+// writes nothing. Memory grows with the pixels a source declares, within
+// the limits, never with what a corrupt file claims (TestBadCorpusMemory
+// states and checks the bound).
 package render
 
 // BUG(ipsd): rgn= does not widen into the rest of the composite when the
