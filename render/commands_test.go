@@ -122,6 +122,10 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 		{"rotate=90&extend=0,0,10,0", []string{"-rotate", "90", "-background", "none", "-gravity", "east", "-splice", "10x0"}, 0},
 		// crop overhang is transparent, filled by color= before rotate
 		{"crop=-10,-10,140,100&color=0,0,255", []string{"-background", "blue", "-gravity", "center", "-extent", "140x100"}, 0},
+		{"crop=-10,-10,140,100", []string{"-background", "none", "-gravity", "center", "-extent", "140x100"}, 0},
+		{"cropN=-.1,-.25,1.2,1.5", []string{"-background", "none", "-gravity", "center", "-extent", "144x120"}, 0},
+		{"cropN=.5,.5,1,1&bgColor=255,0,0", []string{"-crop", "60x40+60+40", "+repage", "-background", "red",
+			"-gravity", "northwest", "-extent", "120x80"}, 0},
 		// size= and scale= scale the layer
 		{"size=60,60&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!"}, 1.5},
 		{"size=0,20&resMode=bicub", []string{"-filter", "Catrom", "-resize", "30x20!"}, 1.5},

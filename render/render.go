@@ -44,7 +44,7 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 
 	format := Sniff(src)
 	if format == "" {
-		return Info{}, errors.New("decoding source: unknown image format")
+		return Info{}, errors.New("decoding source: not a JPEG, PNG, GIF, TIFF, WebP or BMP file")
 	}
 	out := r.output(format)
 	if r.xmpEmbed {
