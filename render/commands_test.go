@@ -124,6 +124,11 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 		{"crop=-10,-10,140,100&color=0,0,255", []string{"-background", "blue", "-gravity", "center", "-extent", "140x100"}, 0},
 		{"crop=-10,-10,140,100", []string{"-background", "none", "-gravity", "center", "-extent", "140x100"}, 0},
 		{"cropN=-.1,-.25,1.2,1.5", []string{"-background", "none", "-gravity", "center", "-extent", "144x120"}, 0},
+		// overhang and scaling: the crop with its transparent margin, then one resampling
+		{"cropN=-.1,0,1.2,1&wid=90&resMode=bilin", []string{"-background", "none", "-gravity", "center", "-extent", "144x80",
+			"-filter", "Triangle", "-resize", "90x50!"}, 0.5},
+		{"crop=-7,-3,127,83&wid=50&resMode=bicub", []string{"-background", "none", "-gravity", "northwest", "-splice", "7x3",
+			"-extent", "127x83", "-filter", "Catrom", "-resize", "50x33!"}, 0.5},
 		{"cropN=.5,.5,1,1&bgColor=255,0,0", []string{"-crop", "60x40+60+40", "+repage", "-background", "red",
 			"-gravity", "northwest", "-extent", "120x80"}, 0},
 		// size= and scale= scale the layer

@@ -48,7 +48,7 @@ func decodeScaled(src []byte, format string, r *Request, lim Limits) (img image.
 	full = image.Rect(0, 0, hd.Width, hd.Height)
 	shrink = 1
 	if !r.needsComposite() {
-		if p, perr := makePlan(hd.Width, hd.Height, orientation(src, format), r, lim); perr == nil {
+		if p, perr := makePlan(hd.Width, hd.Height, orientation(src, format), r, lim); perr == nil && !overhangs(p, lim) {
 			shrink = shrinkFor(p)
 		}
 	}

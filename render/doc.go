@@ -41,7 +41,9 @@
 //
 // Requests with only crop, quarter-turn rotate, flip and view commands
 // are done as one resampling of the source, computed only where the view
-// shows it. Any other layer or composite command builds the composite at
+// shows it (a crop reaching outside the source that is also scaled takes
+// the composite path below, so that the edge blends into the overhang at
+// its exact position). Any other layer or composite command builds the composite at
 // full resolution first, in this order (image-serving.md §3): crop/cropN
 // (overhang transparent), size or scale (size wins), opac, the color=
 // fill, rotate, extend/extendN (after rotate; negative values crop),

@@ -65,7 +65,13 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 
 	b := full
 	orient := orientation(src, format)
-	if r.needsComposite() {
+	comp := r.needsComposite()
+	if !comp {
+		if p, err := makePlan(b.Dx(), b.Dy(), orient, r, lim); err == nil && overhangs(p, lim) {
+			comp = true
+		}
+	}
+	if comp {
 		// layer and composite work at full resolution; the result is then
 		// viewed like an upright source (composite.go)
 		c, err := composite(ctx, img, orient, r, lim)
