@@ -346,7 +346,8 @@ func colorString(c color.NRGBA) string {
 	return string(b)
 }
 
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+// ftoa formats f without an exponent, which parseReal refuses.
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func btoa(b bool) string {
 	if b {
