@@ -161,6 +161,12 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 		// rgn: region of interest before view scaling
 		{"rgn=10,10,50,40", []string{"-crop", "50x40+10+10", "+repage"}, 0},
 		{"rgn=10,10,50,40&wid=25&resMode=bicub", []string{"-crop", "50x40+10+10", "+repage", "-filter", "Catrom", "-resize", "25x20!"}, 1.5},
+		// a view larger than the scaled region shows more of the composite
+		{"rgn=10,20,50,40&wid=100&hei=100&resMode=bicub", []string{"-filter", "Catrom", "-resize", "240x160!",
+			"-crop", "100x100+20+30", "+repage"}, 1.5},
+		// and bgc where it runs past the composite (the region scales to 100×67, 17 rows down)
+		{"rgn=0,0,60,40&wid=100&hei=100&resMode=bicub&fmt=png&bgc=ff0000", []string{"-filter", "Catrom", "-resize", "200x134!",
+			"-crop", "100x83+0+0", "+repage", "-background", "red", "-gravity", "south", "-extent", "100x100"}, 1.5},
 		// dpr=on,N multiplies the requested size
 		{"dpr=on,2&wid=60&resMode=bicub", nil, 0},
 	}

@@ -35,6 +35,8 @@ func overhangs(p plan, lim Limits) bool {
 
 // viewOnly returns a copy of r without the layer and composite commands,
 // for the view transform of a composite built by composite. rgn becomes
+// a crop that sets the view's scale and placement, widened to the whole
+// composite (makePlan),
 // the crop of the composite.
 func (r *Request) viewOnly() *Request {
 	v := *r
@@ -44,6 +46,7 @@ func (r *Request) viewOnly() *Request {
 	v.rgn = rectSpec{}
 	if r.rgn.set {
 		v.crop = cropSpec{set: true, x: float64(r.rgn.x), y: float64(r.rgn.y), w: float64(r.rgn.w), h: float64(r.rgn.h)}
+		v.widen = true
 	}
 	return &v
 }

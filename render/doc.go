@@ -87,9 +87,11 @@
 //   - layer=0 is refused like any other layer (image-serving.md §5 would
 //     accept it alone, but commands after it would then be layer-0
 //     commands, with flip before rotate); only layer=comp is accepted.
-//   - rgn= is a crop of the composite before view scaling; area outside
-//     the composite is bgc (the reference's "more of the composite can
-//     become visible" when the view is larger is not done).
+//   - rgn= is the region of the composite that the view transform scales
+//     and places as if it were the whole composite (rgn before scaling, as
+//     the view-transform page's order is a doc slip); where the view is
+//     larger, the rest of the composite shows around it, and bgc beyond
+//     the composite.
 //   - rect=x,y,w,h,s cuts the tile from the view scaled by s; outside it
 //     is bgc (or transparent for -alpha formats).
 //   - dpr=on,N multiplies wid and hei (and divides scl) by N; dpr=on alone
@@ -155,6 +157,3 @@
 // the limits, never with what a corrupt file claims (TestBadCorpusMemory
 // states and checks the bound).
 package render
-
-// BUG(ipsd): rgn= does not widen into the rest of the composite when the
-// view is larger than the region (it pads with bgc instead).

@@ -23,6 +23,7 @@ type Request struct {
 	bgcSet   bool
 	rgn      rectSpec // region of interest on the composite
 	rect     rectSpec // tile of the view
+	widen    bool     // crop is rgn: it sets scale and placement, the view shows the whole composite (viewOnly)
 	dpr      float64  // dpr=on,N multiplier; 0 = off
 
 	// layer 0
