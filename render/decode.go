@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -163,27 +164,36 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 	return img, nil
 }
 
-// pngDropBadTRNS returns src without its tRNS chunk when that chunk has a
-// length its colour type does not allow (more entries than the palette, or
-// not one sample per channel), which libpng ignores as a benign error and
-// image/png would either refuse or honour; else src itself.
+// pngDropBadTRNS returns src without the chunks libpng skips as benign
+// errors where image/png would refuse the file or honour them: ancillary
+// chunks whose CRC is wrong, and tRNS chunks whose length the colour type
+// does not allow (more entries than the palette, not one sample per
+// channel, or any for a type with alpha), a second tRNS, or one after the
+// image data. Else it returns src itself.
 func pngDropBadTRNS(src []byte) []byte {
 	const sig = 8
 	if len(src) < sig+8+13 || string(src[sig+4:sig+8]) != "IHDR" {
 		return src
 	}
 	ctype := src[sig+8+9]
-	palette := -1
+	palette, seen, idat := -1, false, false
+	var drop [][2]int // chunk spans to leave out
 	for i := sig; i+12 <= len(src); {
 		n := int(binary.BigEndian.Uint32(src[i:]))
 		if n < 0 || n > len(src)-i-12 {
-			return src
+			break
 		}
-		switch string(src[i+4 : i+8]) {
+		typ := string(src[i+4 : i+8])
+		if typ[0]&0x20 != 0 && crc32.ChecksumIEEE(src[i+4:i+8+n]) != binary.BigEndian.Uint32(src[i+8+n:]) {
+			drop = append(drop, [2]int{i, i + 12 + n}) // ancillary (lower-case first letter), corrupt
+			i += 12 + n
+			continue
+		}
+		switch typ {
 		case "PLTE":
 			palette = n / 3
-		case "IDAT", "IEND":
-			return src
+		case "IDAT":
+			idat = true
 		case "tRNS":
 			ok := false
 			switch ctype {
@@ -194,14 +204,24 @@ func pngDropBadTRNS(src []byte) []byte {
 			case 3:
 				ok = palette >= 0 && n >= 1 && n <= palette
 			}
-			if ok {
-				return src
+			if !ok || seen || idat {
+				drop = append(drop, [2]int{i, i + 12 + n})
 			}
-			out := make([]byte, 0, len(src)-12-n)
-			out = append(out, src[:i]...)
-			return append(out, src[i+12+n:]...)
+			seen = true
+		}
+		if typ == "IEND" {
+			break
 		}
 		i += 12 + n
 	}
-	return src
+	if drop == nil {
+		return src
+	}
+	out := make([]byte, 0, len(src))
+	at := 0
+	for _, d := range drop {
+		out = append(out, src[at:d[0]]...)
+		at = d[1]
+	}
+	return append(out, src[at:]...)
 }

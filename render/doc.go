@@ -26,8 +26,9 @@
 // libjpeg-turbo (image/jpeg for CMYK and YCCK, and for files libjpeg-turbo
 // finds corrupt, which then fail unless image/jpeg reads them: ipsd does
 // not copy half-garbled photos), PNG by image/png (gAMA is not applied, as
-// libvips does not; a tRNS of the wrong length and an iCCP after PLTE are
-// ignored, as libpng ignores them), GIF by image/gif (the first frame, on
+// libvips does not; what libpng skips as benign errors is skipped too: an
+// ancillary chunk with a wrong CRC, a tRNS of the wrong length, a second
+// tRNS or one after IDAT, an iCCP after PLTE), GIF by image/gif (the first frame, on
 // its logical screen), WebP by libwebp (animations are refused), TIFF and
 // BMP by golang.org/x/image (the spare byte of a 32-bit BMP is not alpha).
 // An embedded ICC profile (JPEG APP2, PNG iCCP, WebP ICCP, TIFF tag 34675)

@@ -69,6 +69,9 @@ func TestOutputFormats(t *testing.T) {
 		tol                      float64
 	}{
 		{"fmt=tif", "TIFF", "None", false, 0},
+		{"fmt=tif,,none", "TIFF", "None", false, 0},
+		{"fmt=tif-alpha,,none", "TIFF", "None", true, 0},
+		{"fmt=tif,gray,zip", "TIFF", "Zip", false, 1},
 		{"fmt=tif,,lzw", "TIFF", "LZW", false, 0},
 		{"fmt=tif-alpha,,lzw", "TIFF", "LZW", true, 0},
 		{"fmt=tif-alpha,,zip", "TIFF", "Zip", true, 0},
