@@ -96,9 +96,6 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 		err  error
 		webp *decoder.Decoder
 	)
-	if format == "png" {
-		src = pngDropBadTRNS(src)
-	}
 	switch format {
 	case "jpeg":
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(src))
@@ -164,13 +161,13 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 	return img, nil
 }
 
-// pngDropBadTRNS returns src without the chunks libpng skips as benign
+// pngSanitize returns src without the chunks libpng skips as benign
 // errors where image/png would refuse the file or honour them: ancillary
 // chunks whose CRC is wrong, and tRNS chunks whose length the colour type
 // does not allow (more entries than the palette, not one sample per
 // channel, or any for a type with alpha), a second tRNS, or one after the
 // image data. Else it returns src itself.
-func pngDropBadTRNS(src []byte) []byte {
+func pngSanitize(src []byte) []byte {
 	const sig = 8
 	if len(src) < sig+8+13 || string(src[sig+4:sig+8]) != "IHDR" {
 		return src

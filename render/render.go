@@ -46,6 +46,9 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	if format == "" {
 		return Info{}, errors.New("decoding source: not a JPEG, PNG, GIF, TIFF, WebP or BMP file")
 	}
+	if format == "png" {
+		src = pngSanitize(src) // for the decoder and the metadata readers alike
+	}
 	out := r.output(format)
 	if r.xmpEmbed {
 		out.xmp = sourceXMP(src, format)
