@@ -35,9 +35,8 @@ func overhangs(p plan, lim Limits) bool {
 
 // viewOnly returns a copy of r without the layer and composite commands,
 // for the view transform of a composite built by composite. rgn becomes
-// a crop that sets the view's scale and placement, widened to the whole
-// composite (makePlan),
-// the crop of the composite.
+// a crop that sets the view's scale and placement, after which the view
+// shows the whole composite (widen; makePlan).
 func (r *Request) viewOnly() *Request {
 	v := *r
 	v.crop, v.rotate, v.angle, v.flip = cropSpec{}, 0, 0, flipNone
