@@ -1,9 +1,12 @@
 package render
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
+	"image/draw"
 	"math"
 	"os"
 	"os/exec"
@@ -18,17 +21,15 @@ func meanAbsDiffPremul(a, b image.Image) float64 {
 	if ab.Size() != bb.Size() {
 		return math.Inf(1)
 	}
-	var sum float64
-	for y := 0; y < ab.Dy(); y++ {
-		for x := 0; x < ab.Dx(); x++ {
-			r1, g1, b1, a1 := a.At(ab.Min.X+x, ab.Min.Y+y).RGBA()
-			r2, g2, b2, a2 := b.At(bb.Min.X+x, bb.Min.Y+y).RGBA()
-			for _, d := range [4][2]uint32{{r1, r2}, {g1, g2}, {b1, b2}, {a1, a2}} {
-				sum += math.Abs(float64(d[0]>>8) - float64(d[1]>>8))
-			}
-		}
+	pa, pb := image.NewRGBA(image.Rect(0, 0, ab.Dx(), ab.Dy())), image.NewRGBA(image.Rect(0, 0, ab.Dx(), ab.Dy()))
+	draw.Draw(pa, pa.Rect, a, ab.Min, draw.Src)
+	draw.Draw(pb, pb.Rect, b, bb.Min, draw.Src)
+	var sum int64
+	for i, v := range pa.Pix {
+		d := int64(v) - int64(pb.Pix[i])
+		sum += max(d, -d)
 	}
-	return sum / float64(4*ab.Dx()*ab.Dy())
+	return float64(sum) / float64(len(pa.Pix))
 }
 
 type imCase struct {
@@ -121,6 +122,15 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 		{"rotate=90&extend=0,0,10,0", []string{"-rotate", "90", "-background", "none", "-gravity", "east", "-splice", "10x0"}, 0},
 		// crop overhang is transparent, filled by color= before rotate
 		{"crop=-10,-10,140,100&color=0,0,255", []string{"-background", "blue", "-gravity", "center", "-extent", "140x100"}, 0},
+		{"crop=-10,-10,140,100", []string{"-background", "none", "-gravity", "center", "-extent", "140x100"}, 0},
+		{"cropN=-.1,-.25,1.2,1.5", []string{"-background", "none", "-gravity", "center", "-extent", "144x120"}, 0},
+		// overhang and scaling: the crop with its transparent margin, then one resampling
+		{"cropN=-.1,0,1.2,1&wid=90&resMode=bilin", []string{"-background", "none", "-gravity", "center", "-extent", "144x80",
+			"-filter", "Triangle", "-resize", "90x50!"}, 0.5},
+		{"crop=-7,-3,127,83&wid=50&resMode=bicub", []string{"-background", "none", "-gravity", "northwest", "-splice", "7x3",
+			"-extent", "127x83", "-filter", "Catrom", "-resize", "50x33!"}, 0.5},
+		{"cropN=.5,.5,1,1&bgColor=255,0,0", []string{"-crop", "60x40+60+40", "+repage", "-background", "red",
+			"-gravity", "northwest", "-extent", "120x80"}, 0},
 		// size= and scale= scale the layer
 		{"size=60,60&resMode=bicub", []string{"-filter", "Catrom", "-resize", "60x40!"}, 1.5},
 		{"size=0,20&resMode=bicub", []string{"-filter", "Catrom", "-resize", "30x20!"}, 1.5},
@@ -151,10 +161,47 @@ func TestGeometryMatchesImageMagick(t *testing.T) {
 		// rgn: region of interest before view scaling
 		{"rgn=10,10,50,40", []string{"-crop", "50x40+10+10", "+repage"}, 0},
 		{"rgn=10,10,50,40&wid=25&resMode=bicub", []string{"-crop", "50x40+10+10", "+repage", "-filter", "Catrom", "-resize", "25x20!"}, 1.5},
+		// a view larger than the scaled region shows more of the composite
+		{"rgn=10,20,50,40&wid=100&hei=100&resMode=bicub", []string{"-filter", "Catrom", "-resize", "240x160!",
+			"-crop", "100x100+20+30", "+repage"}, 1.5},
+		// and bgc where it runs past the composite (the region scales to 100×67, 17 rows down)
+		{"rgn=0,0,60,40&wid=100&hei=100&resMode=bicub&fmt=png&bgc=ff0000", []string{"-filter", "Catrom", "-resize", "200x134!",
+			"-crop", "100x83+0+0", "+repage", "-background", "red", "-gravity", "south", "-extent", "100x100"}, 1.5},
 		// dpr=on,N multiplies the requested size
 		{"dpr=on,2&wid=60&resMode=bicub", nil, 0},
 	}
 	runIMCases(t, src, cases)
+}
+
+// TestAlphaMatchesImageMagick resamples, rotates and flattens a source
+// with transparent and half-transparent areas, against ImageMagick (whose
+// -resize weighs colour by alpha, as premultiplied resampling does).
+func TestAlphaMatchesImageMagick(t *testing.T) {
+	t.Parallel()
+	src := testImage(120, 80)
+	for y := range 80 {
+		for x := range 120 {
+			switch dx, dy := x-80, y-40; {
+			case dx*dx+dy*dy < 400:
+				src.SetNRGBA(x, y, color.NRGBA{0, 0, 0, 0})
+			case y > 60:
+				c := src.NRGBAAt(x, y)
+				c.A = uint8(2 * x)
+				src.SetNRGBA(x, y, c)
+			}
+		}
+	}
+	srt := []string{"-background", "none", "-virtual-pixel", "transparent", "-filter", "point", "-interpolate", "bilinear",
+		"-define", "distort:viewport=144x129+0+0", "-distort", "SRT", "60,40 1 30 72,64.5", "+repage"}
+	runIMCases(t, src, []imCase{
+		{"wid=50&resMode=bicub", []string{"-filter", "Catrom", "-resize", "50x33!"}, 1},
+		{"wid=50&resMode=sharp2", []string{"-filter", "Lanczos", "-resize", "50x33!"}, 1},
+		{"wid=300&resMode=bilin", []string{"-filter", "Triangle", "-resize", "300x200!"}, 1},
+		{"wid=50&resMode=bicub&fmt=png&bgc=ff0000", []string{"-filter", "Catrom", "-resize", "50x33!", "-background", "red", "-flatten"}, 1},
+		// color= fills the source's transparency before rotate, not the new corners
+		{"rotate=30&color=0,0,255&resMode=bilin", append([]string{"-background", "blue", "-flatten"}, srt...), 3},
+		{"rotate=30&bgColor=0,0,255&resMode=bilin", append(srt, "-background", "blue", "-flatten"), 3},
+	})
 }
 
 // TestEffectsMatchImageMagick compares the composite colour and filter
@@ -187,6 +234,39 @@ func TestEffectsMatchImageMagick(t *testing.T) {
 		// effects run on the composite, before view scaling
 		{"op_invert=1&wid=48&resMode=bicub", []string{"-negate", "-filter", "Catrom", "-resize", "48x32!"}, 1.5},
 	}
+	// op_colorize's norm: the gamma that takes the median Rec. 601
+	// luminance to 50 %, worked out here on a darkened image; ImageMagick
+	// applies it
+	dark := testImage(96, 64)
+	for i := range dark.Pix {
+		if i%4 != 3 {
+			dark.Pix[i] /= 2
+		}
+	}
+	var hist [256]int
+	for i := 0; i < len(dark.Pix); i += 4 {
+		p := dark.Pix[i:]
+		hist[clamp8(0.299*float64(p[0])+0.587*float64(p[1])+0.114*float64(p[2]))]++
+	}
+	med, acc := 0, 0
+	for i, h := range hist {
+		if acc += h; 2*acc >= 96*64 {
+			med = i
+			break
+		}
+	}
+	gamma := math.Log(0.5) / math.Log(float64(med)/255)
+	if math.Abs(gamma-1) < 0.15 {
+		t.Fatalf("median luminance %d: norm would look like off on this image", med)
+	}
+	colorizeFx := func(k float64) []string {
+		return []string{"-fx", fmt.Sprintf("yy=pow(0.299*u.r+0.587*u.g+0.114*u.b, %g); ll=min(1,max(0,(yy-0.5)*%g+0.5)); "+
+			"kk=channel(0.2,0.6,1,1); ll<0.5 ? 2*ll*kk : kk+(2*ll-1)*(1-kk)", gamma, k)}
+	}
+	runIMCases(t, dark, []imCase{
+		{"op_colorize=51,153,255", colorizeFx(1), 1},
+		{"op_colorize=51,153,255,norm,60", colorizeFx(1.6), 1},
+	})
 	runIMCases(t, src, cases)
 }
 
@@ -259,28 +339,142 @@ func TestColorizeNorm(t *testing.T) {
 	}
 }
 
-// TestOpenQuestions pins the decisions doc.go takes on image-serving.md
-// §7 (sizes and pixels that follow from each).
+// TestOpenQuestions pins each decision doc.go takes on the open questions
+// of image-serving.md §7, numbered as there.
 func TestOpenQuestions(t *testing.T) {
 	t.Parallel()
 	src := encodePNG(t, testImage(100, 50))
-	sizes := []struct {
-		q, mod string
-		w, h   int
-	}{
-		{"1: wid/hei alone enlarge", "wid=300&hei=300", 300, 300},
-		{"1: wid alone enlarges", "wid=300", 300, 150},
-		{"2: fit= does not enlarge by default", "wid=300&hei=300&fit=constrain", 100, 50},
-		{"2: for every mode", "wid=300&hei=300&fit=wrap", 100, 50},
-		{"2: unless ,1", "wid=300&hei=300&fit=constrain,1", 300, 150},
-		{"6: round half up", "wid=3", 3, 2},        // 1.5 -> 2
-		{"6: round half up, scl", "scl=4", 25, 13}, // 12.5 -> 13
-		{"6: rotation canvas", "rotate=45", 106, 106},
-	}
-	for _, tt := range sizes {
-		_, info := render(t, src, tt.mod+"&fmt=png")
-		if info.Width != tt.w || info.Height != tt.h {
-			t.Errorf("%s: %s gives %dx%d; want %dx%d", tt.q, tt.mod, info.Width, info.Height, tt.w, tt.h)
+	size := func(t *testing.T, src []byte, mod string, w, h int) {
+		t.Helper()
+		_, info := render(t, src, mod+"&fmt=tif")
+		if info.Width != w || info.Height != h {
+			t.Errorf("%s gives %dx%d; want %dx%d", mod, info.Width, info.Height, w, h)
 		}
 	}
+	t.Run("1 wid and hei without fit enlarge", func(t *testing.T) {
+		size(t, src, "wid=300&hei=300", 300, 300)
+		size(t, src, "wid=300", 300, 150)
+		size(t, src, "hei=200", 400, 200)
+		// both behave as fit=fit,1: the scaled image fills the width
+		a, _ := render(t, src, "wid=300&hei=300&fmt=tif")
+		b, _ := render(t, src, "wid=300&hei=300&fit=fit,1&fmt=tif")
+		if !bytes.Equal(a, b) {
+			t.Error("wid=300&hei=300 differs from fit=fit,1")
+		}
+	})
+	t.Run("2 fit upscale defaults to 0 for every mode", func(t *testing.T) {
+		for _, tt := range []struct {
+			mode       string
+			w, h       int // with the default ,0
+			w1, h1     int // with ,1
+			unscaledAt image.Point
+		}{
+			{"fit", 300, 300, 300, 300, image.Pt(100, 125)}, // padded, not enlarged
+			{"constrain", 100, 50, 300, 150, image.Pt(0, 0)},
+			{"crop", 300, 300, 300, 300, image.Pt(100, 125)}, // even crop pads when it may not enlarge
+			{"wrap", 100, 50, 600, 300, image.Pt(0, 0)},
+			{"stretch", 100, 50, 300, 300, image.Pt(0, 0)}, // each axis clamped
+			{"hfit", 300, 300, 300, 300, image.Pt(100, 125)},
+			{"vfit", 300, 300, 300, 300, image.Pt(100, 125)},
+		} {
+			size(t, src, "wid=300&hei=300&fit="+tt.mode, tt.w, tt.h)
+			size(t, src, "wid=300&hei=300&fit="+tt.mode+",0", tt.w, tt.h)
+			size(t, src, "wid=300&hei=300&fit="+tt.mode+",1", tt.w1, tt.h1)
+			// unscaled: the source's top-left pixel lands at unscaledAt
+			out, _ := render(t, src, "wid=300&hei=300&fmt=tif-alpha&fit="+tt.mode)
+			m := decodeAny(t, out)
+			want := testImage(100, 50).NRGBAAt(0, 0)
+			if got := color.NRGBAModel.Convert(m.At(tt.unscaledAt.X, tt.unscaledAt.Y)).(color.NRGBA); got != want {
+				t.Errorf("fit=%s: pixel at %v is %v; want the unscaled source's %v", tt.mode, tt.unscaledAt, got, want)
+			}
+		}
+	})
+	t.Run("3 rotate before flip", func(t *testing.T) {
+		// flip∘rotate(θ) = rotate(−θ)∘flip: the orders differ for 90 and 30
+		for _, tt := range []struct {
+			mod       string
+			doc, othr []string
+		}{
+			{"rotate=90&flip=lr", []string{"-rotate", "90", "-flop"}, []string{"-flop", "-rotate", "90"}},
+			{"flip=ud&rotate=90", []string{"-rotate", "90", "-flip"}, []string{"-flip", "-rotate", "90"}},
+		} {
+			out, _ := render(t, src, tt.mod+"&fmt=tif")
+			got := decodeAny(t, out)
+			if d := meanAbsDiffPremul(got, imRender(t, src, tt.doc...)); d != 0 {
+				t.Errorf("%s differs from convert %v by %.2f", tt.mod, tt.doc, d)
+			}
+			if d := meanAbsDiffPremul(got, imRender(t, src, tt.othr...)); d < 10 {
+				t.Errorf("%s is close to convert %v (%.2f): the test cannot tell the orders apart", tt.mod, tt.othr, d)
+			}
+		}
+	})
+	t.Run("4 canonical order of the composite operations", func(t *testing.T) {
+		// brightness, then contrast, whatever the order in the string
+		a, _ := render(t, src, "op_contrast=50&op_brightness=30&fmt=tif")
+		b, _ := render(t, src, "op_brightness=30&op_contrast=50&fmt=tif")
+		if !bytes.Equal(a, b) {
+			t.Error("the order of op_ commands in the string changed the output")
+		}
+		got := decodeAny(t, a)
+		if d := meanAbsDiffPremul(got, imRender(t, src, "-brightness-contrast", "30x0", "-brightness-contrast", "0x50")); d > 1 {
+			t.Errorf("brightness then contrast: %.2f from ImageMagick", d)
+		}
+		if d := meanAbsDiffPremul(got, imRender(t, src, "-brightness-contrast", "0x50", "-brightness-contrast", "30x0")); d < 5 {
+			t.Errorf("contrast then brightness is only %.2f away: the test cannot tell the orders apart", d)
+		}
+		// invert after colour ops, before blur: invert∘saturation is checked against ImageMagick
+		c, _ := render(t, src, "op_invert=1&op_saturation=-100&fmt=tif")
+		if d := meanAbsDiffPremul(decodeAny(t, c), imRender(t, src, "-modulate", "100,0,100", "-negate")); d > 1 {
+			t.Errorf("saturation then invert: %.2f from ImageMagick", d)
+		}
+	})
+	t.Run("5 op_usm radius in output pixels, op_usmR the same", func(t *testing.T) {
+		// TestSharpenMatchesImageMagick compares both with ImageMagick after a resize
+		a, _ := render(t, src, "wid=50&op_usm=1.5,2,3&fmt=tif")
+		b, _ := render(t, src, "wid=50&op_usmR=1.5,2,3&fmt=tif")
+		if !bytes.Equal(a, b) {
+			t.Error("op_usm and op_usmR differ after view scaling")
+		}
+	})
+	t.Run("6 round half up", func(t *testing.T) {
+		size(t, src, "wid=3", 3, 2)                 // 1.5 -> 2
+		size(t, src, "scl=4", 25, 13)               // 12.5 -> 13
+		size(t, src, "scl=8", 13, 6)                // 12.5 -> 13, 6.25 -> 6
+		size(t, src, "rotate=45", 106, 106)         // 106.07
+		size(t, src, "extendN=.005,0,0,0", 101, 50) // 0.5 -> 1
+		size(t, src, "cropN=0,0,.255,.5", 26, 25)   // 25.5 -> 26
+	})
+	t.Run("7 unknown commands and invalid values are faults", func(t *testing.T) {
+		for _, mod := range []string{"foo=1", "wid=abc", "fit=banana&wid=1", "qlt=101"} {
+			var ce *CommandError
+			if _, err := Parse(mod); !errors.As(err, &ce) {
+				t.Errorf("Parse(%q) = %v; want a *CommandError", mod, err)
+			}
+		}
+	})
+	t.Run("8 no DefaultPix, MaxPix or 16 MP render cap", func(t *testing.T) {
+		wide := encodePNG(t, testImage(3200, 10))
+		size(t, wide, "op_sharpen=0", 3200, 10) // DefaultPix 1280 would shrink it, MaxPix 3000 refuse it
+		size(t, src, "wid=3100&hei=40", 3100, 40)
+		r, _ := Parse("wid=5000&hei=4000&fit=stretch,1")
+		if p, err := makePlan(100, 50, 1, r, testLimits); err != nil || p.vw*p.vh <= 16<<20 {
+			t.Errorf("plan %dx%d, %v; want over 16 MP, bounded only by Limits", p.vw, p.vh, err)
+		}
+	})
+	t.Run("9 EXIF orientation applied on load", func(t *testing.T) {
+		path := filepath.Join(corpus, "orientation", "Landscape_6.jpg")
+		if _, err := os.Stat(path); err != nil {
+			t.Skip("corpus not available")
+		}
+		o := readFile(t, path)
+		up := readFile(t, filepath.Join(corpus, "orientation", "Landscape_1.jpg"))
+		_, info := render(t, up, "wid=300&fmt=tif")
+		size(t, o, "wid=300", info.Width, info.Height) // stored as portrait, upright as landscape
+		size(t, o, "crop=0,0,200,100", 200, 100)       // crops read in the upright frame
+		a, _ := render(t, o, "crop=0,0,200,100&fmt=tif")
+		b, _ := render(t, up, "crop=0,0,200,100&fmt=tif")
+		if d := meanAbsDiffPremul(decodeAny(t, a), decodeAny(t, b)); d > 3 {
+			t.Errorf("crop of Landscape_6 differs from the same crop of Landscape_1 by %.2f", d)
+		}
+	})
 }

@@ -18,9 +18,25 @@ func (r *Request) needsComposite() bool {
 		r.extend.set || r.bgColSet || r.colorSet || r.ops != (opSpec{}) || r.rgn.set
 }
 
+// overhangs reports whether the one-pass plan p scales a crop region that
+// reaches outside the source. The one pass resamples only the part inside
+// and places it at whole output pixels: up to half a pixel off, and
+// hard-edged against the transparent overhang. Such requests build the
+// composite instead (the crop with its margin, then one scaling), unless
+// that would be over the limits.
+func overhangs(p plan, lim Limits) bool {
+	src := image.Rect(0, 0, p.full.X, p.full.Y)
+	if !p.resample || p.region.In(src) {
+		return false
+	}
+	bound := compositeBound(int64(p.full.X)*int64(p.full.Y), lim)
+	return checkComposite(int64(p.region.Dx()), int64(p.region.Dy()), bound) == nil
+}
+
 // viewOnly returns a copy of r without the layer and composite commands,
 // for the view transform of a composite built by composite. rgn becomes
-// the crop of the composite.
+// a crop that sets the view's scale and placement, after which the view
+// shows the whole composite (widen; makePlan).
 func (r *Request) viewOnly() *Request {
 	v := *r
 	v.crop, v.rotate, v.angle, v.flip = cropSpec{}, 0, 0, flipNone
@@ -29,6 +45,7 @@ func (r *Request) viewOnly() *Request {
 	v.rgn = rectSpec{}
 	if r.rgn.set {
 		v.crop = cropSpec{set: true, x: float64(r.rgn.x), y: float64(r.rgn.y), w: float64(r.rgn.w), h: float64(r.rgn.h)}
+		v.widen = true
 	}
 	return &v
 }

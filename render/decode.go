@@ -2,8 +2,10 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -47,7 +49,7 @@ func decodeScaled(src []byte, format string, r *Request, lim Limits) (img image.
 	full = image.Rect(0, 0, hd.Width, hd.Height)
 	shrink = 1
 	if !r.needsComposite() {
-		if p, perr := makePlan(hd.Width, hd.Height, orientation(src, format), r, lim); perr == nil {
+		if p, perr := makePlan(hd.Width, hd.Height, orientation(src, format), r, lim); perr == nil && !overhangs(p, lim) {
 			shrink = shrinkFor(p)
 		}
 	}
@@ -157,4 +159,66 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 		return nil, fmt.Errorf("decoding source: image is %dx%d, header says %dx%d", b.Dx(), b.Dy(), cfg.Width, cfg.Height)
 	}
 	return img, nil
+}
+
+// pngSanitize returns src without the chunks libpng skips as benign
+// errors where image/png would refuse the file or honour them: ancillary
+// chunks whose CRC is wrong, and tRNS chunks whose length the colour type
+// does not allow (more entries than the palette, not one sample per
+// channel, or any for a type with alpha), a second tRNS, or one after the
+// image data. Else it returns src itself.
+func pngSanitize(src []byte) []byte {
+	const sig = 8
+	if len(src) < sig+8+13 || string(src[sig+4:sig+8]) != "IHDR" {
+		return src
+	}
+	ctype := src[sig+8+9]
+	palette, seen, idat := -1, false, false
+	var drop [][2]int // chunk spans to leave out
+	for i := sig; i+12 <= len(src); {
+		n := int(binary.BigEndian.Uint32(src[i:]))
+		if n < 0 || n > len(src)-i-12 {
+			break
+		}
+		typ := string(src[i+4 : i+8])
+		if typ[0]&0x20 != 0 && crc32.ChecksumIEEE(src[i+4:i+8+n]) != binary.BigEndian.Uint32(src[i+8+n:]) {
+			drop = append(drop, [2]int{i, i + 12 + n}) // ancillary (lower-case first letter), corrupt
+			i += 12 + n
+			continue
+		}
+		switch typ {
+		case "PLTE":
+			palette = n / 3
+		case "IDAT":
+			idat = true
+		case "tRNS":
+			ok := false
+			switch ctype {
+			case 0:
+				ok = n == 2
+			case 2:
+				ok = n == 6
+			case 3:
+				ok = palette >= 0 && n >= 1 && n <= palette
+			}
+			if !ok || seen || idat {
+				drop = append(drop, [2]int{i, i + 12 + n})
+			}
+			seen = true
+		}
+		if typ == "IEND" {
+			break
+		}
+		i += 12 + n
+	}
+	if drop == nil {
+		return src
+	}
+	out := make([]byte, 0, len(src))
+	at := 0
+	for _, d := range drop {
+		out = append(out, src[at:d[0]]...)
+		at = d[1]
+	}
+	return append(out, src[at:]...)
 }

@@ -22,7 +22,15 @@
 // # Pipeline
 //
 // The source is sniffed by content, its size read from the header and
-// checked against Limits.MaxSourcePixels, then decoded (GIF: first frame).
+// checked against Limits.MaxSourcePixels, then decoded: JPEG by
+// libjpeg-turbo (image/jpeg for CMYK and YCCK, and for files libjpeg-turbo
+// finds corrupt, which then fail unless image/jpeg reads them: ipsd does
+// not copy half-garbled photos), PNG by image/png (gAMA is not applied, as
+// libvips does not; what libpng skips as benign errors is skipped too: an
+// ancillary chunk with a wrong CRC, a tRNS of the wrong length, a second
+// tRNS or one after IDAT, an iCCP after PLTE), GIF by image/gif (the first frame, on
+// its logical screen), WebP by libwebp (animations are refused), TIFF and
+// BMP by golang.org/x/image (the spare byte of a 32-bit BMP is not alpha).
 // An embedded ICC profile (JPEG APP2, PNG iCCP, WebP ICCP, TIFF tag 34675)
 // is converted to sRGB with Little CMS, relative colorimetric, no black
 // point compensation; CMYK and YCCK JPEGs without one use ghostscript's
@@ -34,7 +42,9 @@
 //
 // Requests with only crop, quarter-turn rotate, flip and view commands
 // are done as one resampling of the source, computed only where the view
-// shows it. Any other layer or composite command builds the composite at
+// shows it (a crop reaching outside the source that is also scaled takes
+// the composite path below, so that the edge blends into the overhang at
+// its exact position). Any other layer or composite command builds the composite at
 // full resolution first, in this order (image-serving.md §3): crop/cropN
 // (overhang transparent), size or scale (size wins), opac, the color=
 // fill, rotate, extend/extendN (after rotate; negative values crop),
@@ -47,6 +57,8 @@
 // against Limits before a pixel is touched.
 //
 // # Decisions on open questions (image-serving.md §7)
+//
+// Each is pinned by the subtest of TestOpenQuestions with its number.
 //
 //  1. wid and/or hei without fit= enlarge small sources (fixed width or
 //     height, as the reference reads; both together behave as fit=fit,1).
@@ -65,16 +77,22 @@
 //  6. Computed sizes and offsets are rounded half up; a size is at least 1.
 //     cropN edges are rounded separately, so adjacent cropN tiles abut. A
 //     rotated canvas is the rotated bounding box rounded half up.
-//  7. Unknown commands and invalid values are errors (*CommandError).
+//  7. Unknown commands and invalid values are errors (*CommandError, a
+//     30001 fault): strict mode only.
 //  8. There is no DefaultPix or MaxPix, and no 16 MP render cap: without
 //     wid, hei or scl the output is the composite's size. Only Limits
 //     bound it.
 //  9. EXIF orientation is applied on load (above).
 //
 // Further choices the reference leaves open:
-//   - rgn= is a crop of the composite before view scaling; area outside
-//     the composite is bgc (the reference's "more of the composite can
-//     become visible" when the view is larger is not done).
+//   - layer=0 is refused like any other layer (image-serving.md §5 would
+//     accept it alone, but commands after it would then be layer-0
+//     commands, with flip before rotate); only layer=comp is accepted.
+//   - rgn= is the region of the composite that the view transform scales
+//     and places as if it were the whole composite (rgn before scaling, as
+//     the view-transform page's order is a doc slip); where the view is
+//     larger, the rest of the composite shows around it, and bgc beyond
+//     the composite.
 //   - rect=x,y,w,h,s cuts the tile from the view scaled by s; outside it
 //     is bgc (or transparent for -alpha formats).
 //   - dpr=on,N multiplies wid and hei (and divides scl) by N; dpr=on alone
@@ -95,14 +113,23 @@
 //
 // # Colour, alpha and quality
 //
-// Resampling works on premultiplied 8-bit RGBA (x/image/draw), in the
-// source's encoding (not linear light). resMode maps to kernels: bilin and
-// trilin → bilinear, bicub and bisharp → Catmull-Rom, sharp2, sharp and
-// the default → Lanczos-3. Output formats without alpha (jpeg, and png,
+// Resampling works on premultiplied 8-bit RGBA (planar YCbCr straight
+// from the JPEG decoder where no RGB step comes first), in the source's
+// encoding (not linear light), widening the kernel by the reduction
+// factor. resMode maps to kernels once, for every scaling step: bilin and
+// trilin → bilinear (ImageMagick's Triangle), bicub and bisharp →
+// Catmull-Rom (Catrom), sharp2, sharp and the default → Lanczos-3
+// (Lanczos). Output formats without alpha (jpeg, and png,
 // gif, tif, webp without -alpha) are flattened onto bgc, white by default.
 // Without fmt= the output keeps the source format and, where the format
 // can hold it, the source's transparency. qlt is the libjpeg/libwebp
-// quality 1..100, default 80; fmt=webp,,lossless ignores it. jpegSize
+// quality 1..100, default 80; fmt=webp,,lossless ignores it. pjpeg uses
+// libjpeg's default progressive script with pscan=auto; pscan=3|4|5 is
+// that many refinement passes: the DC of all components, then the luma
+// AC coefficients in pscan−1 spectral bands, with each chroma component's
+// AC in the first of them (pscan+2 scans for colour, as AC scans hold
+// one component each; pscan scans for grey). The coefficients are those
+// of fmt=jpeg at the same qlt, so the pixels are too. jpegSize
 // lowers the JPEG quality (binary search) until the file fits, and fails
 // when quality 1 does not. gif, png8 and their -alpha forms are
 // palettised by quantize= (adaptive: median cut with the forced colours
@@ -110,14 +137,24 @@
 // diffuse: Floyd–Steinberg; -alpha keeps pixels at least half opaque).
 // TIFF is written by ipsd (RGB, RGBA with unassociated alpha, or grey;
 // none, LZW and Deflate with the horizontal predictor, or JPEG as one
-// YCbCr 4:2:0 strip). printRes writes JFIF density, PNG pHYs or TIFF
-// resolution; iccEmbed=1 embeds Little CMS's sRGB profile (JPEG, PNG,
-// TIFF); xmpEmbed=1 copies the source's XMP with tiff:Orientation reset
-// to 1 (JPEG, PNG, TIFF).
+// YCbCr strip from libjpeg-turbo, 4:2:0, or 4:4:4 with qlt's chroma
+// flag). fmt=png-alpha,gray is written as RGBA with grey colours
+// (image/png has no grey+alpha encoder). printRes writes JFIF density,
+// PNG pHYs or TIFF resolution; iccEmbed=1 embeds Little CMS's sRGB
+// profile (JPEG, PNG, TIFF); xmpEmbed=1 copies the source's XMP with
+// tiff:Orientation reset to 1 (JPEG, PNG, TIFF).
+//
+// # Faults and limits
+//
+// Parse returns a *CommandError for anything wrong with the modifier (the
+// daemon's 30001 fault); Render returns a *LimitError for a source over
+// Limits.MaxSourcePixels (read from the header of every format before a
+// pixel buffer exists), an output or intermediate image over
+// Limits.MaxOutputPixels (worked out before rendering), or a WebP side
+// over 16383, and a one-line error for a source that cannot be decoded
+// (the daemon's 30000). A panic in a decoder becomes an error. The output
+// is written to the io.Writer in one piece at the end, so a failed render
+// writes nothing. Memory grows with the pixels a source declares, within
+// the limits, never with what a corrupt file claims (TestBadCorpusMemory
+// states and checks the bound).
 package render
-
-// BUG(ipsd): rgn= does not widen into the rest of the composite when the
-// view is larger than the region (it pads with bgc instead).
-
-// BUG(ipsd): pscan= is accepted but the progressive JPEG uses libjpeg's
-// default scan script.

@@ -98,7 +98,7 @@ func encodePixels(w io.Writer, view *image.RGBA, out outputSpec, r *Request, bg 
 			return fmt.Errorf("unexpected image type %T", img)
 		}
 		return writeTIFF(w, tm, out.alpha, tiffOptions{
-			compression: out.compression, quality: q, dpi: out.printRes, icc: out.icc, xmp: out.xmp,
+			compression: out.compression, quality: q, chroma444: out.chroma444, dpi: out.printRes, icc: out.icc, xmp: out.xmp,
 		})
 	case "bmp":
 		return bmp.Encode(w, img)

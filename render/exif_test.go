@@ -1,7 +1,10 @@
 package render
 
 import (
+	"bytes"
+	"image"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -51,4 +54,71 @@ func FuzzOrientation(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOrientationCarriers stores the same upright image rotated, with
+// EXIF Orientation 6 in each carrier ipsd reads (PNG eXIf, WebP EXIF via
+// webpmux, TIFF IFD0 via ImageMagick's -orient), and expects the upright
+// render.
+func TestOrientationCarriers(t *testing.T) {
+	t.Parallel()
+	up := testImage(60, 40)
+	want := encodePNG(t, up)
+	ref, _ := render(t, want, "fmt=png")
+	// stored = upright turned 90° counter-clockwise; orientation 6 turns it back
+	stored := image.NewNRGBA(image.Rect(0, 0, 40, 60))
+	for y := range 40 {
+		for x := range 60 {
+			stored.SetNRGBA(y, 59-x, up.NRGBAAt(x, y))
+		}
+	}
+	raw := encodePNG(t, stored)
+	exif := []byte("MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00")
+
+	// PNG: eXIf before IDAT
+	i := bytes.Index(raw, []byte("IDAT")) - 4
+	pngSrc := append(append(append([]byte{}, raw[:i]...), pngChunk("eXIf", exif)...), raw[i:]...)
+	sources := map[string][]byte{"png eXIf": pngSrc}
+
+	dir := t.TempDir()
+	rawPath := filepath.Join(dir, "raw.png")
+	if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/usr/bin/webpmux"); err == nil {
+		exifPath, lossless, tagged := filepath.Join(dir, "exif.bin"), filepath.Join(dir, "l.webp"), filepath.Join(dir, "t.webp")
+		if err := os.WriteFile(exifPath, exif, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range [][]string{
+			{"/usr/bin/cwebp", "-quiet", "-lossless", rawPath, "-o", lossless},
+			{"/usr/bin/webpmux", "-set", "exif", exifPath, lossless, "-o", tagged},
+		} {
+			if b, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %v\n%s", c, err, b)
+			}
+		}
+		sources["webp EXIF"] = readFile(t, tagged)
+	}
+	if _, err := os.Stat(convert); err == nil {
+		tif := filepath.Join(dir, "o.tif")
+		if b, err := exec.Command(convert, rawPath, "-orient", "RightTop", "-compress", "none", tif).CombinedOutput(); err != nil {
+			t.Fatalf("convert: %v\n%s", err, b)
+		}
+		sources["tiff IFD0"] = readFile(t, tif)
+	}
+	for name, src := range sources {
+		if o := orientation(src, Sniff(src)); o != 6 {
+			t.Errorf("%s: orientation %d; want 6", name, o)
+			continue
+		}
+		out, info := render(t, src, "fmt=png")
+		if info.Width != 60 || info.Height != 40 {
+			t.Errorf("%s: %dx%d; want upright 60x40", name, info.Width, info.Height)
+			continue
+		}
+		if d := meanAbsDiff(decodeAny(t, out), decodeAny(t, ref)); d != 0 {
+			t.Errorf("%s: mean abs diff %.2f from the upright image", name, d)
+		}
+	}
 }

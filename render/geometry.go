@@ -171,15 +171,29 @@ func makePlan(srcW, srcH, orient int, r *Request, lim Limits) (plan, error) {
 	if err := p.view(r); err != nil {
 		return p, err
 	}
+	// the scaled composite is computed only where the view shows it, but
+	// the resampler's scratch space grows with its full size
+	scaled := int64(p.sw) * int64(p.sh)
+	if r.widen {
+		// rgn= (image-serving.md §4.1): the region sets the scale and where
+		// it lands in the view; the view then shows whatever of the whole
+		// composite falls in it, not only the region
+		fx, fy := float64(p.sw)/float64(crop.Dx()), float64(p.sh)/float64(crop.Dy())
+		sw, sh := max(1, roundHalfUp(float64(uw)*fx)), max(1, roundHalfUp(float64(uh)*fy))
+		ox, oy := int64(p.off.X)-roundHalfUp(float64(crop.Min.X)*fx), int64(p.off.Y)-roundHalfUp(float64(crop.Min.Y)*fy)
+		if err := checkSides("scaled image", sw, sh, ox, oy); err != nil {
+			return p, err
+		}
+		p.sw, p.sh, p.off = int(sw), int(sh), image.Pt(int(ox), int(oy))
+		p.region = o.inverseRect(image.Rect(0, 0, uw, uh), srcW, srcH)
+		p.cw, p.ch = after.size(uw, uh)
+	}
 	bw, bh := p.t.size(p.sw, p.sh) // scaled size in stored orientation
 	p.resample = bw != p.region.Dx() || bh != p.region.Dy()
 
 	if m := lim.MaxOutputPixels; m > 0 && int64(p.vw)*int64(p.vh) > m {
 		return p, &LimitError{Limit: limitOutput, What: "output image", Width: int64(p.vw), Height: int64(p.vh), Max: m}
 	}
-	// the scaled composite is computed only where the view shows it, but
-	// the resampler's scratch space grows with its full size
-	scaled := int64(p.sw) * int64(p.sh)
 	if m := max(lim.MaxOutputPixels, int64(srcW)*int64(srcH)); lim.MaxOutputPixels > 0 && scaled > m {
 		return p, &LimitError{Limit: limitOutput, What: "scaled image", Width: int64(p.sw), Height: int64(p.sh), Max: m}
 	}

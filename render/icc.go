@@ -33,8 +33,8 @@ func sourceICC(src []byte, format string) []byte {
 			}
 			typ, data := string(src[i+4:i+8]), src[i+8:i+8+n]
 			switch typ {
-			case "IDAT", "IEND":
-				return nil
+			case "PLTE", "IDAT", "IEND":
+				return nil // iCCP comes before them (PNG §5.6); libpng ignores a late one
 			case "iCCP":
 				// name\0, method 0, zlib data
 				z := bytes.IndexByte(data, 0)
@@ -249,6 +249,9 @@ func toSRGB(img image.Image, src []byte, format string) (image.Image, error) {
 		}
 		return &image.Paletted{Pix: m.Pix, Stride: m.Stride, Rect: m.Rect, Palette: pal}, nil
 	default:
+		if space == lcms.Gray {
+			return grayToSRGB(img, prof, dst)
+		}
 		if space != lcms.RGB {
 			return img, nil
 		}
@@ -280,6 +283,41 @@ func toSRGB(img image.Image, src []byte, format string) (image.Image, error) {
 		}
 		for x := range w {
 			o[4*x], o[4*x+1], o[4*x+2], o[4*x+3] = tmp[3*x], tmp[3*x+1], tmp[3*x+2], 255
+		}
+	}
+	return out, nil
+}
+
+// grayToSRGB converts an image with a grey profile that Go does not decode
+// to *image.Gray (grey with alpha, 16-bit grey) to sRGB, keeping its
+// alpha. An image whose pixels are not all grey does not match the profile
+// and is returned unchanged.
+func grayToSRGB(img image.Image, prof, dst *lcms.Profile) (image.Image, error) {
+	b := img.Bounds()
+	out := image.NewNRGBA(b)
+	draw.Draw(out, b, img, b.Min, draw.Src)
+	for i := 0; i < len(out.Pix); i += 4 {
+		if p := out.Pix[i : i+3 : i+3]; p[0] != p[1] || p[1] != p[2] {
+			return img, nil
+		}
+	}
+	t, err := lcms.NewTransform(prof, lcms.Gray8, dst, lcms.RGB8)
+	if err != nil {
+		return img, nil // profile unusable for this image: unmanaged
+	}
+	defer t.Close()
+	w := b.Dx()
+	g, rgb := make([]byte, w), make([]byte, 3*w)
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row := out.Pix[out.PixOffset(b.Min.X, y):][:4*w]
+		for x := range w {
+			g[x] = row[4*x]
+		}
+		if err := t.Do(g, rgb, w); err != nil {
+			return nil, fmt.Errorf("converting to sRGB: %w", err)
+		}
+		for x := range w {
+			row[4*x], row[4*x+1], row[4*x+2] = rgb[3*x], rgb[3*x+1], rgb[3*x+2]
 		}
 	}
 	return out, nil

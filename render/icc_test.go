@@ -8,7 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/ipsd/ipsd/render/internal/turbojpeg"
 )
 
 const (
@@ -124,7 +127,7 @@ func runIM(t *testing.T, args ...string) {
 func TestICCToSRGB(t *testing.T) {
 	t.Parallel()
 	photo := filepath.Join(corpus, "photos", "Canon_40D.jpg")
-	for _, p := range []string{convert, photo, filepath.Join(iccDir, "sRGB.icc"), gsCMYK} {
+	for _, p := range []string{convert, vipsBin, photo, filepath.Join(iccDir, "sRGB.icc"), gsCMYK} {
 		if _, err := os.Stat(p); err != nil {
 			t.Skipf("%s not available", p)
 		}
@@ -142,14 +145,47 @@ func TestICCToSRGB(t *testing.T) {
 	}{
 		{"adobergb.jpg", []string{"-profile", srgbICC, "-profile", filepath.Join(iccDir, "AdobeRGB1998.icc"), "-quality", "95"}, nil, 2},
 		{"prophoto.jpg", []string{"-profile", srgbICC, "-profile", filepath.Join(iccDir, "ProPhotoRGB.icc"), "-quality", "95"}, nil, 2},
-		{"cmyk.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK, "-quality", "95"}, nil, 2},
-		{"cmyk-noprofile.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK, "-quality", "95", "-strip"},
+		// plain CMYK (Adobe APP14 transform 0): ImageMagick writes a CMYK
+		// TIFF, `vips copy X.tif X.jpg[Q=95]` the JPEG (ImageMagick's own
+		// CMYK JPEGs are YCCK)
+		{"cmyk.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK}, nil, 2},
+		{"cmyk-noprofile.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK}, []string{"-profile", gsCMYK}, 2},
+		// YCCK: libjpeg's colour transform of CMYK (Adobe APP14 transform 2)
+		{"ycck.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK, "-quality", "95"}, nil, 2},
+		{"ycck-noprofile.jpg", []string{"-profile", srgbICC, "-profile", gsCMYK, "-quality", "95", "-strip"},
 			[]string{"-profile", gsCMYK}, 2},
+		// the Go toolchain's Adobe CMYK JPEG (APP14 transform 0), no profile
+		{"video-001.cmyk.jpeg", nil, []string{"-profile", gsCMYK}, 2},
 	}
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.name)
-			runIM(t, append(append([]string{base}, tt.make...), path)...)
+			switch {
+			case tt.make == nil:
+				path = filepath.Join(testdataDir(t, "GOROOT", "src/image/testdata"), tt.name)
+			case strings.HasPrefix(tt.name, "cmyk"):
+				runIM(t, append(append([]string{base}, tt.make...), path+".tif")...)
+				opts := "[Q=95]"
+				if tt.refPre != nil {
+					opts = "[Q=95,strip]"
+				}
+				if b, err := exec.Command(vipsBin, "copy", path+".tif", path+opts).CombinedOutput(); err != nil {
+					t.Fatalf("vips copy: %v\n%s", err, b)
+				}
+			default:
+				runIM(t, append(append([]string{base}, tt.make...), path)...)
+			}
+			if (tt.refPre == nil) != (sourceICC(readFile(t, path), "jpeg") != nil) {
+				t.Fatalf("%s: embedded profile present = %v; the case needs the opposite", tt.name, tt.refPre != nil)
+			}
+			wantSpace := map[string]turbojpeg.Colorspace{"cmyk": turbojpeg.CMYK, "ycck": turbojpeg.YCCK}
+			for prefix, cs := range wantSpace {
+				if strings.HasPrefix(tt.name, prefix) || strings.Contains(tt.name, "."+prefix) {
+					if hd, err := turbojpeg.DecodeHeader(readFile(t, path)); err != nil || hd.Colorspace != cs {
+						t.Fatalf("%s: colour space %v, %v; the test needs %v", tt.name, hd.Colorspace, err, cs)
+					}
+				}
+			}
 			ref := filepath.Join(dir, tt.name+".ref.png")
 			args := append([]string{path}, tt.refPre...)
 			runIM(t, append(args, "-intent", "relative", "-profile", srgbICC, "-strip", ref)...)

@@ -295,14 +295,14 @@ func parseReq(_ *Request, v string) error {
 	if strings.EqualFold(v, "img") {
 		return nil
 	}
-	return errValue("only req=img is supported by ipsd")
+	return errValue("req=" + v + " is " + reasonUnsupported + "; a copy is req=img")
 }
 
 func parseLayer(_ *Request, v string) error {
 	if strings.EqualFold(v, "comp") {
 		return nil
 	}
-	return errValue("layers are not supported by ipsd; only layer=comp is accepted")
+	return errValue("layer=" + v + ": layers are " + reasonUnsupported + "; only layer=comp is accepted")
 }
 
 func parseSize(v string) (int, error) {

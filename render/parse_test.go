@@ -1,6 +1,7 @@
 package render
 
 import (
+	"bytes"
 	"errors"
 	"image/color"
 	"strings"
@@ -249,7 +250,42 @@ func TestParseColor(t *testing.T) {
 			t.Errorf("parseColor(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	for _, bad := range []string{"", "fff", "0xf", "256,0,0", "101", "1,2,3,4,5", "gg0000", "1,2,3g", "1,2k", "ffffffk", "0xffk"} {
+	// the remaining forms of image-serving.md §1.3
+	c, m, y, k := uint8((94*255+50)/100), uint8((11*255+50)/100), uint8((50*255+50)/100), uint8((33*255+50)/100)
+	r, g, b := color.CMYKToRGB(c, m, y, k)
+	for _, tt := range []struct {
+		in   string
+		want color.NRGBA
+	}{
+		{"0,100,200r", color.NRGBA{0, 100, 200, 255}},        // red,green,blue with r
+		{"10,20,30,40R", color.NRGBA{10, 20, 30, 40}},        // with rgbAlpha
+		{"50g", color.NRGBA{128, 128, 128, 255}},             // gray % with g
+		{"50,75", color.NRGBA{128, 128, 128, 191}},           // gray,alpha without g
+		{"0x70", color.NRGBA{0x70, 0x70, 0x70, 255}},         // 0x hex2
+		{"0x7080", color.NRGBA{0x70, 0x70, 0x70, 0x80}},      // 0x hex4
+		{"0x7080g", color.NRGBA{0x70, 0x70, 0x70, 0x80}},     // 0x hex4 with g
+		{"0xa0b1c2", color.NRGBA{0xa0, 0xb1, 0xc2, 255}},     // 0x hex6
+		{"0xA0B1C2D3r", color.NRGBA{0xa0, 0xb1, 0xc2, 0xd3}}, // 0x hex8 with r
+		{"94,11,50,33k", color.NRGBA{r, g, b, 255}},          // CMYK %
+		{"0,0,0,0,50K", color.NRGBA{255, 255, 255, 128}},     // CMYK + alpha %
+		{"ff000000k", color.NRGBA{0, 255, 255, 255}},         // hex8 k: CCMMYYKK
+		{"0x00000000ffk", color.NRGBA{255, 255, 255, 255}},   // hex10 k with 0x
+		{"000000ff80k", color.NRGBA{0, 0, 0, 0x80}},          // hex10 k: CMYK + alpha
+		{"a0b1c2d3rs", color.NRGBA{0xa0, 0xb1, 0xc2, 0xd3}},  // s after the type suffix
+		{"94,11,50,33kS", color.NRGBA{r, g, b, 255}},         // s after k
+		{"255,0,0,128", color.NRGBA{255, 0, 0, 128}},         // 4 decimals without k: RGBA
+	} {
+		got, err := parseColor(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("parseColor(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	// bgc ignores alpha; bgColor keeps it
+	if r, err := Parse("bgc=ff000080&bgColor=ff000080"); err != nil || r.bgc.A != 255 || r.bgColor.A != 0x80 {
+		t.Errorf("bgc/bgColor alpha: %v", err)
+	}
+	for _, bad := range []string{"", "fff", "0xf", "256,0,0", "101", "1,2,3,4,5", "gg0000", "1,2,3g", "1,2k", "ffffffk", "0xffk",
+		"7080", "0,0,0,0,101k", "1,,3", "-1,0,0", "0x", "ffffffg", "1.5,2,3"} {
 		if c, err := parseColor(bad); err == nil {
 			t.Errorf("parseColor(%q) = %v; want error", bad, c)
 		}
@@ -308,4 +344,119 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("canonical form not stable: %q -> %q", r.String(), r2.String())
 		}
 	})
+}
+
+// TestParseRejects pins image-serving.md §5 "Reject": every command there
+// is a *CommandError (fault 30001 in the daemon) that says ipsd does not
+// support it, and names the command.
+func TestParseRejects(t *testing.T) {
+	for _, mod := range []string{
+		// layering and compositing
+		"layer=1", "layer=2&src=x", "layer=logo", "layer=0",
+		"src=is{Company/img?wid=100&hei=100}", "src=ir{Company/vignette?wid=10}", "src=fxg{Company/doc}",
+		"src={http://example.com/a.jpg}", "mask=is{Company/mask}", "maskUse=invert", "effect=-1",
+		"effectMask=0", "blendMode=mult", "hide=1", "perspective=0,0,1,0,1,1,0,1", "perspectiveN=0,0,1,0,1,1,0,1",
+		"clipPath=M0,0L1,1", "clipPathE=p1", "cropPathE=p1", "pathEmbed=1",
+		// text
+		"text={\\rtf1 hi}", "textPs={\\rtf1 hi}", "textAttr=1", "textAngle=5", "textPath=p", "textFlowPath=p",
+		"textFlowXPath=p", "pathAttr=1",
+		// templates, catalogs, localisation
+		"template=t", "$preset$", "$var=5", "$var=5&wid=$var$", "locale=de", "imageSet=a,b", "map=m", "type=swatch",
+		"defaultImage=travisperkins/missing-product", "res=72",
+		// other request types
+		"req=props", "req=imageprops", "req=xmp", "req=set", "req=saveToFile", "req=mask", "req=tmb",
+		// output formats without an encoder
+		"fmt=eps", "fmt=pdf", "fmt=swf", "fmt=swf-alpha", "fmt=swf3", "fmt=swf3-alpha", "fmt=f4m", "fmt=m3u8",
+		"fmt=jpeg2000", "fmt=jpeg2000-alpha", "fmt=jpegxr", "fmt=jpegxr-alpha", "fmt=avif", "fmt=heic",
+		// an output profile (image-serving.md §0: not in AEM modifiers either)
+		"icc=WebCoated",
+	} {
+		_, err := Parse(mod)
+		var ce *CommandError
+		if !errors.As(err, &ce) {
+			t.Errorf("Parse(%q) = %v; want a *CommandError", mod, err)
+			continue
+		}
+		name, _, _ := strings.Cut(mod, "=")
+		if !strings.Contains(err.Error(), "not supported by ipsd") || !strings.EqualFold(ce.Command, name) {
+			t.Errorf("Parse(%q) = %q (command %q); want 'not supported by ipsd' for %s", mod, err, ce.Command, name)
+		}
+	}
+	// strict mode: an unknown name is a fault that names it
+	for _, mod := range []string{"foo=1", "colorize=ff0000", "maxsize=100", "op_inflate=1", "wid=10&Qlty=5"} {
+		_, err := Parse(mod)
+		var ce *CommandError
+		if !errors.As(err, &ce) || ce.Reason != reasonUnknown || !strings.HasPrefix(err.Error(), "unknown command '") {
+			t.Errorf("Parse(%q) = %v; want an unknown-command fault", mod, err)
+		}
+	}
+}
+
+// TestAcceptedNoEffect renders with and without the commands that are
+// accepted and ignored (decisions.md §7, image-serving.md §5) and expects
+// the same bytes.
+func TestAcceptedNoEffect(t *testing.T) {
+	src := encodePNG(t, testImage(80, 60))
+	want, _ := render(t, src, "wid=50&fmt=png")
+	for _, extra := range []string{
+		"id=JRvSP0", "id", ".ts=12345", ".a comment", "cache=off", "cache=on,validate", "req=img", "REQ=IMG",
+		"layer=comp", "anchor=10,-10", "anchorN=-.5,.5", "bfc=on", "bfc=off", "network=on", "network=off",
+		"pos=5,5", "posN=.1,.2", "origin=1,2", "originN=0,0", "dpr=off",
+	} {
+		for _, mod := range []string{extra + "&wid=50&fmt=png", "wid=50&" + extra + "&fmt=png"} {
+			got, _ := render(t, src, mod)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s changed the output", mod)
+			}
+		}
+	}
+}
+
+// TestSyntaxRules pins image-serving.md §1: case-insensitive names and
+// keywords, values percent-decoded before parsing, the last duplicate
+// winning, and reals with a leading dot.
+func TestSyntaxRules(t *testing.T) {
+	same := [][2]string{
+		// names and keyword values ignore case
+		{"WID=100&HeI=50&FMT=JPG&ResMode=BiCub&FIT=Crop,1&Flip=Lr", "wid=100&hei=50&fmt=jpeg&resMode=bicub&fit=crop,1&flip=lr"},
+		{"OP_USM=1,2&op_SHARPEN=1&QUANTIZE=Web,Off&fmt=GIF", "op_usm=1,2&op_sharpen=1&quantize=web,off&fmt=gif"},
+		// percent-decoded values, %2C and %2c alike
+		{"qlt=90%2C0", "qlt=90,0"},
+		{"qlt=90%2c1", "qlt=90,1"},
+		{"bgc=255%2C0%2c0&fmt=tif%2C%2Clzw", "bgc=255,0,0&fmt=tif,,lzw"},
+		{"cropN=0.165%2C0%2C0.67%2C1&wid=%32%30%30", "cropN=0.165,0,0.67,1&wid=200"},
+		// the last duplicate wins; crop/cropN and extend/extendN are one command each
+		{"wid=100&wid=200", "wid=200"},
+		{"fmt=png&qlt=50&fmt=jpeg&qlt=90,1", "fmt=jpeg&qlt=90,1"},
+		{"crop=0,0,10,10&cropN=.1,.1,.5,.5", "cropN=.1,.1,.5,.5"},
+		{"cropN=.1,.1,.5,.5&crop=0,0,10,10", "crop=0,0,10,10"},
+		{"extend=1,1,1,1&extendN=.1,0,0,0", "extendN=.1,0,0,0"},
+		{"op_usm=1,2&op_usmR=3,4", "op_usmR=3,4"},
+		{"bgc=ff0000&bgc=00ff00", "bgc=00ff00"},
+		// reals with a leading dot, signed too
+		{"op_usm=.9,2", "op_usm=0.9,2"},
+		{"align=-.5,.25&wid=9&hei=9", "align=-0.5,0.25&wid=9&hei=9"},
+		{"rotate=.5&scl=.5", "rotate=0.5&scl=0.5"},
+		{"cropN=.2,.3,.8,.9", "cropN=0.2,0.3,0.8,0.9"},
+		// comments and empty modifiers carry nothing
+		{".ts=12345&wid=10&&.x", "wid=10"},
+	}
+	for _, tt := range same {
+		a, err := Parse(tt[0])
+		if err != nil {
+			t.Errorf("Parse(%q) = %v", tt[0], err)
+			continue
+		}
+		b, err := Parse(tt[1])
+		if err != nil {
+			t.Fatalf("Parse(%q) = %v", tt[1], err)
+		}
+		if a.String() != b.String() {
+			t.Errorf("Parse(%q) = %q; want the same as %q: %q", tt[0], a.String(), tt[1], b.String())
+		}
+	}
+	// an encoded '&' or '=' stays inside the value
+	if _, err := Parse("wid=1%262"); err == nil || !strings.Contains(err.Error(), "'1&2'") {
+		t.Errorf("Parse(wid=1%%262) = %v; want the decoded value '1&2' refused", err)
+	}
 }

@@ -30,8 +30,9 @@ type Info struct {
 
 // Render decodes src (a whole image file), applies r, and writes the encoded
 // image to w. Errors other than *CommandError are render failures; a source
-// or output over a limit gives a *LimitError. On error, w may have received
-// part of an image. Render is safe for concurrent use.
+// or output over a limit gives a *LimitError. The image is written to w in
+// one Write at the end, so on error nothing has been written. Render is
+// safe for concurrent use.
 //
 // An empty request is rendered like any other (the source is decoded and
 // re-encoded in its own format); copying the file unchanged is the caller's
@@ -50,7 +51,10 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	t0 := time.Now()
 	format := Sniff(src)
 	if format == "" {
-		return Info{}, errors.New("decoding source: unknown image format")
+		return Info{}, errors.New("decoding source: not a JPEG, PNG, GIF, TIFF, WebP or BMP file")
+	}
+	if format == "png" {
+		src = pngSanitize(src) // for the decoder and the metadata readers alike
 	}
 	out := r.output(format)
 	if r.xmpEmbed {
@@ -72,7 +76,13 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 
 	b := full
 	orient := orientation(src, format)
-	if r.needsComposite() {
+	comp := r.needsComposite()
+	if !comp {
+		if p, err := makePlan(b.Dx(), b.Dy(), orient, r, lim); err == nil && overhangs(p, lim) {
+			comp = true
+		}
+	}
+	if comp {
 		// layer and composite work at full resolution; the result is then
 		// viewed like an upright source (composite.go)
 		c, err := composite(ctx, img, orient, r, lim)

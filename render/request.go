@@ -23,6 +23,7 @@ type Request struct {
 	bgcSet   bool
 	rgn      rectSpec // region of interest on the composite
 	rect     rectSpec // tile of the view
+	widen    bool     // crop is rgn: it sets scale and placement, the view shows the whole composite (viewOnly)
 	dpr      float64  // dpr=on,N multiplier; 0 = off
 
 	// layer 0
@@ -346,7 +347,8 @@ func colorString(c color.NRGBA) string {
 	return string(b)
 }
 
-func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+// ftoa formats f without an exponent, which parseReal refuses.
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func btoa(b bool) string {
 	if b {

@@ -6,14 +6,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"image"
-	"image/jpeg"
 	"io"
+
+	"github.com/ipsd/ipsd/render/internal/turbojpeg"
 )
 
 // tiffOptions describe a TIFF file to write (TIFF 6.0).
 type tiffOptions struct {
 	compression string // "", "none", "lzw", "zip", "jpeg"
 	quality     int    // jpeg compression
+	chroma444   bool   // jpeg compression without chroma subsampling (qlt=…,1)
 	dpi         int    // 0 = no resolution tags
 	icc         []byte // tag 34675
 	xmp         []byte // tag 700
@@ -32,8 +34,8 @@ const (
 // little-endian, strip-based TIFF with 8 bits per sample. Alpha, when
 // kept, is unassociated (ExtraSamples = 2). lzw and zip use the
 // horizontal-differencing predictor; jpeg stores one strip holding a
-// complete baseline JPEG stream (TIFF Technical Note 2, YCbCr 4:2:0 or
-// grey).
+// complete baseline JPEG stream (TIFF Technical Note 2, YCbCr 4:2:0, or
+// 4:4:4 with chroma444, or grey) made by libjpeg-turbo.
 func writeTIFF(w io.Writer, m image.Image, alpha bool, o tiffOptions) error {
 	var (
 		spp   int
@@ -84,7 +86,15 @@ func writeTIFF(w io.Writer, m image.Image, alpha bool, o tiffOptions) error {
 		if q == 0 {
 			q = defaultQuality
 		}
-		if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: q}); err != nil {
+		jm := m
+		if n, ok := m.(*image.NRGBA); ok { // opaque: flattened by the caller
+			jm = &image.RGBA{Pix: n.Pix, Stride: n.Stride, Rect: n.Rect}
+		}
+		opt := turbojpeg.Options{Quality: min(max(q, 1), 100), Subsamp: turbojpeg.Samp420}
+		if o.chroma444 {
+			opt.Subsamp = turbojpeg.Samp444
+		}
+		if err := turbojpeg.Encode(&b, jm, opt); err != nil {
 			return err
 		}
 		strips = append(strips, b.Bytes())
@@ -190,7 +200,11 @@ func writeTIFF(w io.Writer, m image.Image, alpha bool, o tiffOptions) error {
 		entries = append(entries, entry{338, tShort, 1, shorts(2)})
 	}
 	if comp == 7 && !gray {
-		entries = append(entries, entry{530, tShort, 2, shorts(2, 2)})
+		if o.chroma444 {
+			entries = append(entries, entry{530, tShort, 2, shorts(1, 1)})
+		} else {
+			entries = append(entries, entry{530, tShort, 2, shorts(2, 2)})
+		}
 	}
 	if len(o.xmp) > 0 {
 		entries = append(entries, entry{700, tByte, uint32(len(o.xmp)), o.xmp})
