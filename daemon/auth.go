@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"os/user"
 	"runtime"
@@ -202,4 +203,21 @@ func authorize(uc *UserConfig, op string, companyName, companyHandle string, rol
 		return authzFault(20003, "User does not have permission to access operation '"+op+"'")
 	}
 	return authzFault(20000, "User is not a member of company '"+companyName+"'.")
+}
+
+// Warnings lists what in c is valid but probably not what its author
+// meant: local accounts in a user's unix list that this machine does not
+// know (requests from them will not be recognised as that user). Accounts
+// are not an error, because a name service can be briefly unavailable at
+// boot.
+func (c *Config) Warnings() []string {
+	var w []string
+	for i, u := range c.Users {
+		for _, acct := range u.Unix {
+			if _, ok := lookupUID(acct); !ok {
+				w = append(w, fmt.Sprintf("user[%d].unix: no local account %q on this machine; requests from it will not act as %s", i, acct, u.Email))
+			}
+		}
+	}
+	return w
 }

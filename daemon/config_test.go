@@ -177,3 +177,20 @@ func TestLoadConfigTableOfWrongShape(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigWarnsOfUnknownLocalAccounts(t *testing.T) {
+	p := writeConfig(t, `root = "root"
+state_dir = "state"
+[[user]]
+email = "a@example.com"
+unix = ["root", "0", "no-such-account-ipsd-test"]
+`)
+	cfg, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Warnings()
+	if len(w) != 1 || !strings.Contains(w[0], `user[0].unix`) || !strings.Contains(w[0], `"no-such-account-ipsd-test"`) {
+		t.Errorf("warnings = %q; want one naming user[0].unix and the unknown account", w)
+	}
+}

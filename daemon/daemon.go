@@ -80,6 +80,9 @@ func Run(ctx context.Context, cfg *Config, logger *slog.Logger) error {
 	defer signal.Stop(hup)
 
 	logger.Info("starting", "version", Version, "root", cfg.Root, "state_dir", cfg.StateDir)
+	for _, w := range cfg.Warnings() {
+		logger.Warn("config: " + w)
+	}
 	status(logger, "reconciling catalog with %s", cfg.Root)
 	st, err := fsstore.Open(ctx, fsstore.Config{
 		Root:     cfg.Root,
@@ -294,6 +297,9 @@ func (d *Daemon) reload(intake context.Context) {
 		d.metrics.ConfigReloads.WithLabelValues(metrics.ReloadError).Inc()
 		d.logger.Error("config reload rejected; keeping the running config", "err", err)
 		return
+	}
+	for _, w := range cfg.Warnings() {
+		d.logger.Warn("config reload: " + w)
 	}
 	// users first: a new watch folder may name a new user
 	d.users.Store(newUsers(cfg.Users))

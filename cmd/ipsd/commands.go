@@ -64,8 +64,12 @@ func cmdCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if _, err := daemon.LoadConfig(*cfgPath); err != nil {
+	cfg, err := daemon.LoadConfig(*cfgPath)
+	if err != nil {
 		return err
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", *cfgPath, w)
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
 	return nil
