@@ -175,18 +175,23 @@ func (d *Daemon) renderCopy(
 	}
 	var info render.Info
 	var rendering time.Duration
+	var renderErr error
 	fill := func(w *os.File) error {
 		bw := bufio.NewWriterSize(w, 256<<10)
 		t0 := time.Now()
-		var err error
-		if info, err = render.Render(ctx, data, req, lim, bw); err != nil {
-			return err
+		if info, renderErr = render.Render(ctx, data, req, lim, bw); renderErr != nil {
+			return renderErr
 		}
 		rendering = time.Since(t0)
 		return bw.Flush()
 	}
 	t0 := time.Now()
 	a, err := d.store.Create(ctx, res, folder, ext, fill, prov)
+	if renderErr != nil {
+		// the store wrapped it as a failed write, but nothing was written:
+		// the reason is the render's own
+		return a, renderErr
+	}
 	if err != nil {
 		return a, err
 	}

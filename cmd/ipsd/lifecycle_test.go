@@ -239,7 +239,7 @@ func TestReloadDuringTraffic(t *testing.T) {
 		t.Errorf("user added by reload cannot copy: HTTP %d %s", status, body)
 	}
 	big := copyXML(ns, company, src, "ApiTestCo/out/", "big1", "wid=2000")
-	if status, body := e.post(big); status != 500 || !strings.Contains(body, "10000") {
+	if status, body := e.post(big); status != 500 || !strings.Contains(body, "exceeds max_output_pixels 10000") || strings.Contains(body, "writing") {
 		t.Errorf("a copy over the reloaded max_output_pixels: HTTP %d %s; want a fault naming the limit", status, body)
 	}
 	dropAll(t, inbox2, map[string]string{"x1.xml": copyXML(ns, company, src, "ApiTestCo/out/", "x1", "wid=20")})
