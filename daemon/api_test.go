@@ -323,6 +323,8 @@ func TestIdentity(t *testing.T) {
 		{"Basic right", read, basic("remote@x", "right"), ""},
 		{"Basic wrong", read, basic("remote@x", "nope"), "10001"},
 		{"Basic unknown", read, basic("ghost@x", "x"), "10002"},
+		{"email matched without case", soapWith("Remote@X", "right", read), nil, ""},
+		{"password matched exactly", soapWith("remote@x", "Right", read), nil, "10001"},
 		{"authHeader wins over Basic", soapWith("remote@x", "wrong", read), basic("remote@x", "right"), "10001"},
 		{"legacy AuthUser headers", `<soapenv:Envelope xmlns:soapenv="` + nsSOAP + `"><soapenv:Header><AuthUser xmlns="` + nsLegacy + `">remote@x</AuthUser><AuthPassword xmlns="` + nsLegacy + `">right</AuthPassword></soapenv:Header><soapenv:Body>` + read + `</soapenv:Body></soapenv:Envelope>`, nil, ""},
 		{"empty authHeader elements count as none", soapWith("", "", read), nil, ""},

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -87,7 +88,7 @@ func newUsers(cfg []UserConfig) *users {
 	u := &users{byEmail: map[string]*UserConfig{}, byUID: map[uint32]*UserConfig{}, verified: map[[32]byte]bool{}}
 	for i := range cfg {
 		uc := &cfg[i]
-		u.byEmail[uc.Email] = uc
+		u.byEmail[strings.ToLower(uc.Email)] = uc
 		for _, acct := range uc.Unix {
 			if uid, ok := lookupUID(acct); ok {
 				u.byUID[uid] = uc
@@ -118,7 +119,7 @@ func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced stri
 		if cred.User == "" && cred.Password == "" && cred.Unusable != "" {
 			return nil, authFault(10000, "The request could not be authenticated: "+cred.Unusable+".")
 		}
-		uc := u.byEmail[cred.User]
+		uc := u.byEmail[strings.ToLower(cred.User)]
 		if uc == nil {
 			return nil, authFault(10002, "Unknown user '"+printable(cred.User)+"'.")
 		}
@@ -128,7 +129,7 @@ func (u *users) identify(cred Credentials, uid uint32, haveUID bool, forced stri
 		return uc, nil
 	}
 	if forced != "" {
-		if uc := u.byEmail[forced]; uc != nil {
+		if uc := u.byEmail[strings.ToLower(forced)]; uc != nil {
 			return uc, nil
 		}
 	}

@@ -445,10 +445,10 @@ func (c *Config) Validate() error {
 		key := fmt.Sprintf("user[%d]", i)
 		if u.Email == "" {
 			bad(key+".email", "required")
-		} else if emails[u.Email] {
-			bad(key+".email", "%q is used by another [[user]]", u.Email)
+		} else if emails[strings.ToLower(u.Email)] {
+			bad(key+".email", "%q is used by another [[user]] (emails are compared without case)", u.Email)
 		}
-		emails[u.Email] = true
+		emails[strings.ToLower(u.Email)] = true
 		if u.PasswordHash != "" && !strings.HasPrefix(u.PasswordHash, "$2") {
 			bad(key+".password_hash", "not a bcrypt hash (make one with `ipsd hash-password`)")
 		}

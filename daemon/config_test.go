@@ -194,3 +194,17 @@ unix = ["root", "0", "no-such-account-ipsd-test"]
 		t.Errorf("warnings = %q; want one naming user[0].unix and the unknown account", w)
 	}
 }
+
+func TestConfigRefusesEmailsDifferingInCase(t *testing.T) {
+	p := writeConfig(t, `root = "root"
+state_dir = "state"
+[[user]]
+email = "a@example.com"
+[[user]]
+email = "A@Example.com"
+`)
+	_, err := LoadConfig(p)
+	if err == nil || !strings.Contains(err.Error(), "user[1].email") {
+		t.Errorf("LoadConfig = %v; want an error naming user[1].email", err)
+	}
+}

@@ -39,7 +39,9 @@
 //
 // decisions.md §5: credentials decide when sent (authHeader user and
 // password; else HTTP Basic), checked against the user's bcrypt hash, with
-// no fallback: wrong password 10001, unknown user 10002. Credentials that
+// no fallback: wrong password 10001, unknown user 10002. The user name is
+// an email and is matched without regard to case (the config refuses two
+// users whose emails differ only in case); passwords are exact. Credentials that
 // cannot be checked also refuse the request instead of falling back to
 // the socket peer: an Authorization header that is not valid HTTP Basic,
 // or an authHeader holding only accessToken or samlResponse (10000).
