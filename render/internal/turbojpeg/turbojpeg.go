@@ -282,7 +282,11 @@ func Encode(w io.Writer, m image.Image, o Options) error {
 	if stride < width*bpp || len(pix) < stride*(height-1)+width*bpp {
 		return errors.New("encoding JPEG: pixel buffer too small")
 	}
-	flags := 0
+	// TurboJPEG picks the fast, less accurate forward DCT below quality
+	// 96 unless told otherwise; libjpeg (cjpeg, libvips, ImageMagick)
+	// uses the accurate one, which keeps noticeably closer to the pixels
+	// for a few percent of the encoding time
+	flags := C.TJFLAG_ACCURATEDCT
 	if o.Progressive {
 		flags |= C.TJFLAG_PROGRESSIVE
 	}

@@ -6,8 +6,10 @@ import (
 	"image/color"
 	"image/draw"
 	"image/jpeg"
+	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -223,4 +225,54 @@ func FuzzTurboDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEncodeMatchesLibjpeg encodes a photo with Encode and with libvips
+// (libjpeg's defaults: the accurate integer DCT) at the same quality and
+// subsampling; the decoded pixels must be the same, not merely close.
+func TestEncodeMatchesLibjpeg(t *testing.T) {
+	vips, err := exec.LookPath("vips")
+	if err != nil {
+		t.Skip("vips not installed (libvips-tools)")
+	}
+	data, err := os.ReadFile(filepath.Join(corpus, "photos", "DSCN0010.jpg"))
+	if err != nil {
+		t.Skip("corpus not found")
+	}
+	src, err := DecodeRGBA(data, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, ref := filepath.Join(dir, "in.png"), filepath.Join(dir, "ref.jpg")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, src); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b, err := exec.Command(vips, "copy", in, ref+"[Q=85,strip]").CombinedOutput(); err != nil {
+		t.Fatalf("vips copy: %v\n%s", err, b)
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, src, Options{Quality: 85, Subsamp: Samp420}); err != nil {
+		t.Fatal(err)
+	}
+	refData, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := jpeg.Decode(bytes.NewReader(refData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := jpeg.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanDiff(got, want); d != 0 {
+		t.Errorf("Encode at q85 differs from libjpeg's encoding of the same pixels by %.4f levels on average; want 0", d)
+	}
 }
