@@ -60,7 +60,7 @@ func BenchmarkDecode(b *testing.B) {
 	for _, d := range []int{1, 2, 4} {
 		b.Run("turbo-planar-1/"+string(rune('0'+d)), func(b *testing.B) {
 			loop(b, func() {
-				if _, err := turbojpeg.DecodePlanar(data, d); err != nil {
+				if _, err := turbojpeg.DecodePlanar(data, 8/d); err != nil {
 					b.Fatal(err)
 				}
 			})
@@ -68,7 +68,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	b.Run("turbo-rgba-1/2", func(b *testing.B) {
 		loop(b, func() {
-			if _, err := turbojpeg.DecodeRGBA(data, 2); err != nil {
+			if _, err := turbojpeg.DecodeRGBA(data, 4, nil); err != nil {
 				b.Fatal(err)
 			}
 		})
@@ -77,19 +77,19 @@ func BenchmarkDecode(b *testing.B) {
 
 func BenchmarkResample(b *testing.B) {
 	data := benchSource(b)
-	half, err := turbojpeg.DecodePlanar(data, 2)
+	half, err := turbojpeg.DecodePlanar(data, 4)
 	if err != nil {
 		b.Fatal(err)
 	}
 	full := image.Rect(0, 0, 4032, 3024)
 	dst := image.NewRGBA(image.Rect(0, 0, 1200, 900))
 	b.Run("ycbcr-half-to-1200", func(b *testing.B) {
-		loop(b, func() { scaleInto(dst, dst.Rect, half, full, 2, lanczos3) })
+		loop(b, func() { scaleInto(dst, dst.Rect, half, full, 4, lanczos3) })
 	})
 	rgba := image.NewRGBA(half.Bounds())
 	draw.Draw(rgba, rgba.Rect, half, image.Point{}, draw.Src)
 	b.Run("rgba-half-to-1200", func(b *testing.B) {
-		loop(b, func() { scaleInto(dst, dst.Rect, rgba, full, 2, lanczos3) })
+		loop(b, func() { scaleInto(dst, dst.Rect, rgba, full, 4, lanczos3) })
 	})
 	b.Run("xdraw-rgba-half-to-1200", func(b *testing.B) {
 		loop(b, func() { lanczos3.Scale(dst, dst.Rect, rgba, rgba.Rect, draw.Src, nil) })
@@ -98,12 +98,12 @@ func BenchmarkResample(b *testing.B) {
 
 func benchView(b *testing.B) *image.RGBA {
 	data := benchSource(b)
-	half, err := turbojpeg.DecodePlanar(data, 2)
+	half, err := turbojpeg.DecodePlanar(data, 4)
 	if err != nil {
 		b.Fatal(err)
 	}
 	view := image.NewRGBA(image.Rect(0, 0, 1200, 900))
-	scaleInto(view, view.Rect, half, image.Rect(0, 0, 4032, 3024), 2, lanczos3)
+	scaleInto(view, view.Rect, half, image.Rect(0, 0, 4032, 3024), 4, lanczos3)
 	return view
 }
 

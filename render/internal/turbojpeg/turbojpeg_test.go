@@ -72,7 +72,7 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 			t.Fatalf("%s: header %dx%d, stdlib %v", name, hd.Width, hd.Height, ref.Bounds())
 		}
 		if CanDecodePlanar(hd) {
-			m, err := DecodePlanar(data, 1)
+			m, err := DecodePlanar(data, 8)
 			if err != nil {
 				t.Fatalf("%s: planar: %v", name, err)
 			}
@@ -80,7 +80,7 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 				t.Errorf("%s: planar decode differs from image/jpeg by %.2f levels on average", name, d)
 			}
 		}
-		m, err := DecodeRGBA(data, 1)
+		m, err := DecodeRGBA(data, 8, nil)
 		if err != nil {
 			t.Fatalf("%s: rgba: %v", name, err)
 		}
@@ -90,8 +90,8 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 	}
 }
 
-// TestDecodeScaled checks the sizes of DCT-scaled decodes, and that a 1/2
-// decode is close to a 2×2 box average of the full decode.
+// TestDecodeScaled checks the sizes of DCT-scaled decodes, and that a 1/2,
+// 1/4 or 1/8 decode is close to a box average of the full decode.
 func TestDecodeScaled(t *testing.T) {
 	data := corpusJPEGs(t)["DSCN0010.jpg"]
 	if data == nil {
@@ -101,16 +101,16 @@ func TestDecodeScaled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := DecodeRGBA(data, 1)
+	full, err := DecodeRGBA(data, 8, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []int{2, 4, 8} {
-		m, err := DecodePlanar(data, d)
+		m, err := DecodePlanar(data, 8/d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, h := Scaled(hd.Width, hd.Height, d)
+		w, h := Scaled(hd.Width, hd.Height, 8/d)
 		if m.Bounds() != image.Rect(0, 0, w, h) {
 			t.Fatalf("1/%d: bounds %v, want %dx%d", d, m.Bounds(), w, h)
 		}
@@ -133,8 +133,19 @@ func TestDecodeScaled(t *testing.T) {
 			t.Errorf("1/%d decode differs from a box average by %.2f levels on average", d, diff)
 		}
 	}
-	if _, err := DecodePlanar(data, 3); err == nil {
-		t.Error("1/3 scale accepted")
+	for _, e := range []int{3, 5, 6, 7} {
+		m, err := DecodeRGBA(data, e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, h := Scaled(hd.Width, hd.Height, e); m.Bounds() != image.Rect(0, 0, w, h) || w != (hd.Width*e+7)/8 {
+			t.Errorf("%d/8: bounds %v, want %dx%d", e, m.Bounds(), w, h)
+		}
+	}
+	for _, e := range []int{0, 9, 16} {
+		if _, err := DecodePlanar(data, e); err == nil {
+			t.Errorf("scale %d/8 accepted", e)
+		}
 	}
 }
 
@@ -192,7 +203,7 @@ func TestDecodeErrors(t *testing.T) {
 	if _, err := DecodeHeader([]byte("not a jpeg at all")); err == nil {
 		t.Error("garbage accepted")
 	}
-	if _, err := DecodeRGBA(data[:len(data)/2], 1); err == nil {
+	if _, err := DecodeRGBA(data[:len(data)/2], 8, nil); err == nil {
 		t.Error("truncated JPEG decoded without error")
 	}
 }
@@ -217,11 +228,11 @@ func FuzzTurboDecode(f *testing.F) {
 			w, h := Scaled(hd.Width, hd.Height, d)
 			if CanDecodePlanar(hd) {
 				if m, err := DecodePlanar(data, d); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
-					t.Fatalf("planar 1/%d: %v, want %dx%d", d, m.Bounds(), w, h)
+					t.Fatalf("planar %d/8: %v, want %dx%d", d, m.Bounds(), w, h)
 				}
 			}
-			if m, err := DecodeRGBA(data, d); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
-				t.Fatalf("rgba 1/%d: %v, want %dx%d", d, m.Bounds(), w, h)
+			if m, err := DecodeRGBA(data, d, nil); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
+				t.Fatalf("rgba %d/8: %v, want %dx%d", d, m.Bounds(), w, h)
 			}
 		}
 	})
@@ -239,7 +250,7 @@ func TestEncodeMatchesLibjpeg(t *testing.T) {
 	if err != nil {
 		t.Skip("corpus not found")
 	}
-	src, err := DecodeRGBA(data, 2)
+	src, err := DecodeRGBA(data, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
