@@ -3,7 +3,7 @@
 # files, in one run, alternating rounds. Prints medians, ratios, the daemon's
 # peak RSS and SSIM against an ImageMagick Lanczos reference.
 #
-#   bench/run.sh [-n FILES_PER_ROUND] [-r ROUNDS] [-d PLAIN_COPIES]
+#   bench/run.sh [-n FILES_PER_ROUND] [-r ROUNDS] [-d PLAIN_COPIES] [-j JOBS]
 #
 # (a)-(c) render N copies of the photo (or of a ~2000 px PNG with alpha
 # made from it) per round, two in flight: ipsd through `ipsd copy -batch
@@ -12,7 +12,10 @@
 # `cp SRC DST && sync DST` for each file, also two at a time. Rounds
 # alternate which side goes first. The daemon's peak RSS is reset before
 # every (a) batch (/proc/PID/clear_refs) and the largest peak is printed.
-# IPSD_BENCH_KEEP=1 keeps the work directory (and the daemon's log).
+# -j picks the jobs (default abcd). IPSD_BENCH_KEEP=1 keeps the work directory (and the daemon's log);
+# IPSD_BENCH_PROFILE=DIR writes the daemon's CPU and allocation profiles
+# (ipsd serve -cpuprofile, -memprofile) and its binary there, for
+# `go tool pprof DIR/ipsd DIR/cpu.pprof`.
 #
 # Needs Go, libturbojpeg0-dev, libwebp-dev, libvips-tools, imagemagick
 # (/usr/bin/convert) and GNU time; installs the last three with apt-get when
@@ -22,12 +25,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-N=16 ROUNDS=5 D=200
-while getopts n:r:d: o; do
+N=16 ROUNDS=5 D=200 JOBS=abcd
+while getopts n:r:d:j: o; do
   case $o in
     n) N=$OPTARG ;;
     r) ROUNDS=$OPTARG ;;
     d) D=$OPTARG ;;
+    j) JOBS=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
@@ -65,6 +69,8 @@ root = "$work/root"
 state_dir = "$work/state"
 [api]
 socket = "$work/ipsd.sock"
+[metrics]
+listen = ""
 [render]
 workers = 2
 [[user]]
@@ -74,7 +80,13 @@ unix = ["$(id -u)"]
 company = "Bench"
 role = "IpsUser"
 TOML
-"$ipsd" serve -config "$work/ipsd.toml" 2>"$work/ipsd.log" &
+prof=()
+if [ -n "${IPSD_BENCH_PROFILE:-}" ]; then
+  mkdir -p "$IPSD_BENCH_PROFILE"
+  prof=(-cpuprofile "$IPSD_BENCH_PROFILE/cpu.pprof" -memprofile "$IPSD_BENCH_PROFILE/allocs.pprof")
+  cp "$ipsd" "$IPSD_BENCH_PROFILE/ipsd"
+fi
+"$ipsd" serve -config "$work/ipsd.toml" "${prof[@]}" 2>"$work/ipsd.log" &
 pid=$!
 for _ in $(seq 200); do
   [ -S "$work/ipsd.sock" ] && "$ipsd" ls -config "$work/ipsd.toml" >/dev/null 2>&1 && break
@@ -126,27 +138,33 @@ run_cp() {
 hwm() { awk '/^VmHWM/{print $2}' "/proc/$pid/status"; }
 
 : > "$work/results"
+has() { [[ $JOBS == *$1* ]]; }
 for round in $(seq "$ROUNDS"); do
   # ipsd first on odd rounds, the peer first on even ones
   for order in 1 2; do
     if [ $(( (round + order) % 2 )) = 0 ]; then
-      echo 5 > "/proc/$pid/clear_refs" # peak RSS from here
-      run_ipsd a p 'wid=1200&qlt=85' "$round" jpg
-      hwm >> "$work/hwm_a"
-      run_ipsd b p 'wid=1200&fmt=webp&qlt=80' "$round" jpg
-      run_ipsd c a 'wid=500&fmt=png-alpha' "$round" png
-      run_ipsd d q '' "$round" jpg "$D"
-      rm -f "$work"/root/Bench/out/d_* # keep the tree from growing by D copies a round
+      if has a; then
+        echo 5 > "/proc/$pid/clear_refs" # peak RSS from here
+        run_ipsd a p 'wid=1200&qlt=85' "$round" jpg
+        hwm >> "$work/hwm_a"
+      fi
+      has b && run_ipsd b p 'wid=1200&fmt=webp&qlt=80' "$round" jpg
+      has c && run_ipsd c a 'wid=500&fmt=png-alpha' "$round" png
+      if has d; then
+        run_ipsd d q '' "$round" jpg "$D"
+        rm -f "$work"/root/Bench/out/d_* # keep the tree from growing by D copies a round
+      fi
     else
-      run_peer a vipsthumbnail jpg "vipsthumbnail {} -s 1200x -o '$work/vips/%s.jpg[Q=85]'"
-      run_peer b vips jpg "sh -c 'vips thumbnail {} $work/vips/\$(basename {} .jpg).webp[Q=80] 1200'"
-      run_peer c vipsthumbnail png "vipsthumbnail {} -s 500x -o '$work/vips/%s.png'"
-      run_cp
+      has a && run_peer a vipsthumbnail jpg "vipsthumbnail {} -s 1200x -o '$work/vips/%s.jpg[Q=85]'"
+      has b && run_peer b vips jpg "sh -c 'vips thumbnail {} $work/vips/\$(basename {} .jpg).webp[Q=80] 1200'"
+      has c && run_peer c vipsthumbnail png "vipsthumbnail {} -s 500x -o '$work/vips/%s.png'"
+      has d && run_cp
     fi
   done
 done
 
 # quality of (a): SSIM against ImageMagick's Lanczos resize of the full decode
+has a && {
 /usr/bin/convert "$PHOTO" -filter Lanczos -resize 1200x "$work/ref.png"
 vipsthumbnail "$PHOTO" -s 1200x -o "$work/vips.jpg[Q=85]"
 ours=$(ls "$work"/root/Bench/out/a_1_1.* | head -1)
@@ -154,6 +172,7 @@ ssim_ipsd=$("$work/ssim" "$work/ref.png" "$ours")
 ssim_vips=$("$work/ssim" "$work/ref.png" "$work/vips.jpg")
 size_ipsd=$(stat -c %s "$ours")
 size_vips=$(stat -c %s "$work/vips.jpg")
+}
 
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "files per batch: $N for (a)-(c), $D for (d); rounds: $ROUNDS (medians over rounds)"
@@ -173,11 +192,12 @@ awk '
       W[key] = w; C[key] = c
     }
     printf "ratios (peer time / ipsd time; (d): ipsd time / cp+sync time):\n"
-    printf "  (a) %.2fx wall, %.2fx cpu   target >= 2.5x\n", W["a vipsthumbnail"] / W["a ipsd"], C["a vipsthumbnail"] / C["a ipsd"]
-    printf "  (b) %.2fx wall, %.2fx cpu   target >= 1.5x\n", W["b vips"] / W["b ipsd"], C["b vips"] / C["b ipsd"]
-    printf "  (c) %.2fx wall, %.2fx cpu   target >= 1.5x\n", W["c vipsthumbnail"] / W["c ipsd"], C["c vipsthumbnail"] / C["c ipsd"]
-    printf "  (d) %.2fx wall             target <= 1.25x\n", W["d ipsd"] / W["d cp+sync"]
+    if (W["a ipsd"]) printf "  (a) %.2fx wall, %.2fx cpu   target >= 2.5x\n", W["a vipsthumbnail"] / W["a ipsd"], C["a vipsthumbnail"] / C["a ipsd"]
+    if (W["b ipsd"]) printf "  (b) %.2fx wall, %.2fx cpu   target >= 1.5x\n", W["b vips"] / W["b ipsd"], C["b vips"] / C["b ipsd"]
+    if (W["c ipsd"]) printf "  (c) %.2fx wall, %.2fx cpu   target >= 1.5x\n", W["c vipsthumbnail"] / W["c ipsd"], C["c vipsthumbnail"] / C["c ipsd"]
+    if (W["d ipsd"]) printf "  (d) %.2fx wall             target <= 1.25x\n", W["d ipsd"] / W["d cp+sync"]
   }' "$work/results"
+has a || exit 0
 echo "peak RSS of ipsd during (a): $(( $(sort -n "$work/hwm_a" | tail -1) / 1024 )) MiB, largest of $ROUNDS batches (target <= 120)"
 echo "SSIM of (a) vs ImageMagick Lanczos: ipsd $ssim_ipsd, vipsthumbnail $ssim_vips (target: ipsd >= vipsthumbnail)"
 echo "file size of (a): ipsd $size_ipsd bytes, vipsthumbnail $size_vips bytes ($(echo "scale=1; 100 * ($size_ipsd - $size_vips) / $size_vips" | bc -l)%, target within 10%)"
