@@ -17,7 +17,7 @@
 # (ipsd serve -cpuprofile, -memprofile) and its binary there, for
 # `go tool pprof DIR/ipsd DIR/cpu.pprof`.
 #
-# Needs Go, libturbojpeg0-dev, libwebp-dev, libvips-tools, imagemagick
+# Needs Go, libturbojpeg0-dev, libwebp-dev, libdeflate-dev, libvips-tools, imagemagick
 # (/usr/bin/convert) and GNU time; installs the last three with apt-get when
 # missing and running as root. Wall-clock throughputs on a shared machine are
 # noisy: the CPU seconds per image (user+sys of every process involved) are

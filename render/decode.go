@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"sync"
 
+	"github.com/ipsd/ipsd/render/internal/fastpng"
 	"github.com/ipsd/ipsd/render/internal/turbojpeg"
 	"github.com/kolesa-team/go-webp/decoder"
 	"golang.org/x/image/bmp"
@@ -166,7 +167,11 @@ func decode(src []byte, format string, lim Limits) (image.Image, error) {
 	case "jpeg":
 		img, err = jpeg.Decode(bytes.NewReader(src))
 	case "png":
-		img, err = png.Decode(bytes.NewReader(src))
+		// 8-bit RGB and RGBA through libdeflate; the rest, and anything
+		// fastpng is not sure of, through image/png
+		if img, err = fastpng.Decode(src); err != nil {
+			img, err = png.Decode(bytes.NewReader(src))
+		}
 	case "gif":
 		img, err = gif.Decode(bytes.NewReader(src))
 		if err == nil && img.Bounds() != image.Rect(0, 0, cfg.Width, cfg.Height) {
