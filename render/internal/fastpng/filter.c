@@ -17,12 +17,64 @@ static inline uint8_t paeth(int a, int b, int c) {
 	return (uint8_t)(pb <= pc ? b : c);
 }
 
+static inline uint8_t paeth_pred(int a, int b, int c) {
+	int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+	// photos make the choice unpredictable: masks, not branches
+	int mbc = -(pb <= pc), ma = -((pa <= pb) & (pa <= pc));
+	return (uint8_t)((a & ma) | (((b & mbc) | (c & ~mbc)) & ~ma));
+}
+
+// paeth_rowK undoes the Paeth filter of a row after the first for K bytes
+// per pixel, keeping the left and upper-left pixels in registers (the
+// dependency on the pixel just written is what bounds the speed).
+#define PAETH_ROW(K)                                                          \
+	static void paeth_row##K(uint8_t *row, const uint8_t *up, long n) {       \
+		int a[K], c[K];                                                       \
+		for (int k = 0; k < K; k++) {                                         \
+			a[k] = row[k] = (uint8_t)(row[k] + up[k]);                        \
+			c[k] = up[k];                                                     \
+		}                                                                     \
+		for (long i = K; i + K <= n; i += K) {                                \
+			for (int k = 0; k < K; k++) {                                     \
+				int b = up[i + k];                                            \
+				a[k] = row[i + k] = (uint8_t)(row[i + k] + paeth_pred(a[k], b, c[k])); \
+				c[k] = b;                                                     \
+			}                                                                 \
+		}                                                                     \
+	}
+PAETH_ROW(3)
+PAETH_ROW(4)
+
+// paeth_row is the same for any bpp.
+static void paeth_row(uint8_t *row, const uint8_t *up, long n, int bpp) {
+	if (n % bpp == 0 && n >= bpp) {
+		if (bpp == 4) {
+			paeth_row4(row, up, n);
+			return;
+		}
+		if (bpp == 3) {
+			paeth_row3(row, up, n);
+			return;
+		}
+	}
+	for (long i = 0; i < bpp && i < n; i++) {
+		row[i] = (uint8_t)(row[i] + up[i]);
+	}
+	for (long i = bpp; i < n; i++) {
+		row[i] = (uint8_t)(row[i] + paeth_pred(row[i - bpp], up[i], up[i - bpp]));
+	}
+}
+
 int ipsd_png_unfilter(uint8_t *buf, long rows, long n, int bpp) {
 	const long stride = n + 1;
 	for (long y = 0; y < rows; y++) {
 		uint8_t *row = buf + y * stride + 1;
 		const uint8_t *up = y > 0 ? buf + (y - 1) * stride + 1 : NULL;
-		switch (row[-1]) {
+		int f = row[-1];
+		if (!up && (f == 2 || f == 4)) {
+			f = f == 2 ? 0 : 1; // on the first row, Up adds nothing and Paeth is Sub
+		}
+		switch (f) {
 		case 0:
 			break;
 		case 1:
@@ -31,24 +83,26 @@ int ipsd_png_unfilter(uint8_t *buf, long rows, long n, int bpp) {
 			}
 			break;
 		case 2:
-			if (up) {
-				for (long i = 0; i < n; i++) {
-					row[i] = (uint8_t)(row[i] + up[i]);
-				}
+			for (long i = 0; i < n; i++) {
+				row[i] = (uint8_t)(row[i] + up[i]);
 			}
 			break;
 		case 3:
-			for (long i = 0; i < n; i++) {
-				int a = i >= bpp ? row[i - bpp] : 0, b = up ? up[i] : 0;
-				row[i] = (uint8_t)(row[i] + ((a + b) >> 1));
+			if (!up) {
+				for (long i = bpp; i < n; i++) {
+					row[i] = (uint8_t)(row[i] + (row[i - bpp] >> 1));
+				}
+				break;
+			}
+			for (long i = 0; i < bpp && i < n; i++) {
+				row[i] = (uint8_t)(row[i] + (up[i] >> 1));
+			}
+			for (long i = bpp; i < n; i++) {
+				row[i] = (uint8_t)(row[i] + ((row[i - bpp] + up[i]) >> 1));
 			}
 			break;
 		case 4:
-			for (long i = 0; i < n; i++) {
-				int a = i >= bpp ? row[i - bpp] : 0, b = up ? up[i] : 0;
-				int c = i >= bpp && up ? up[i - bpp] : 0;
-				row[i] = (uint8_t)(row[i] + paeth(a, b, c));
-			}
+			paeth_row(row, up, n, bpp);
 			break;
 		default:
 			return -1;
