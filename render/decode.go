@@ -97,12 +97,13 @@ func getPix(n int) *[]byte {
 // for), the smallest that keeps the source region at least as large as the
 // scaled composite (in stored orientation) in both directions, else 8.
 //
-// Measured on a 12 MP camera photo to 1200 px (bench/run.sh, job a): 1/2
-// takes 38 ms to decode and 14 to resample; 5/8, the smallest n/8 that
-// leaves the resampler a factor of two (libvips' margin), uses libjpeg's
-// scalar 5×5 inverse DCT and takes 62 + 22 ms, more than a full-size
-// decode (50 + 33); its SSIM against ImageMagick's full-size Lanczos
-// resize is 0.97778 against 0.97753, and libvips (full size) has 0.97779.
+// Measured on a 12 MP camera photo to 1200 px at q85 (bench/run.sh, job
+// a): 1/2 takes 38 ms to decode and 14 to resample; 5/8, the smallest n/8
+// that leaves the resampler a factor of two (libvips' margin), uses
+// libjpeg's scalar 5×5 inverse DCT and takes 62 + 22 ms, more than a
+// full-size decode (50 + 33). SSIM of the JPEG against ImageMagick's
+// full-size Lanczos resize: 0.977533 at 1/2, 0.977780 at 5/8, 0.977793 at
+// 6/8, 0.977813 at full size; vipsthumbnail (full size) 0.977785.
 func shrinkFor(p plan) int {
 	if !p.resample {
 		return 8
