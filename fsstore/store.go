@@ -1,11 +1,11 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -550,11 +550,16 @@ func (s *Store) ReadAsset(a Asset) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
+	// one buffer of the file's size (io.ReadAll would grow one by doubling,
+	// twice the memory for a large image)
+	var buf bytes.Buffer
+	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() < 1<<40 {
+		buf.Grow(int(fi.Size()) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(f); err != nil {
 		return nil, fmt.Errorf("reading asset %s: %w", a.Handle, err)
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
 
 // openAsset opens a's file for reading; it must be a regular file.

@@ -72,7 +72,7 @@ func composite(ctx context.Context, img image.Image, orient int, r *Request, lim
 	if err := predictComposite(int64(p.cw), int64(p.ch), r, bound, lim); err != nil {
 		return nil, err
 	}
-	layer, _ := transform(img, p, k)
+	layer, _, _ := transform(img, p, k) // the layer stays in use: its buffer is not given back
 	img = nil
 	if err := ctx.Err(); err != nil {
 		return nil, err

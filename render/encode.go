@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ipsd/ipsd/render/internal/fastpng"
 	"github.com/kolesa-team/go-webp/encoder"
 	"github.com/kolesa-team/go-webp/webp"
 	"golang.org/x/image/bmp"
@@ -83,6 +85,10 @@ func encodePixels(w io.Writer, view *image.RGBA, out outputSpec, r *Request, bg 
 		enc := png.Encoder{CompressionLevel: png.DefaultCompression}
 		if out.palette8 {
 			return enc.Encode(w, quantize(img, out.alpha, r.quant))
+		}
+		// libdeflate: the same colour type and pixels as image/png's
+		if err := fastpng.Encode(w, img); !errors.Is(err, fastpng.ErrUnsupported) {
+			return err
 		}
 		return enc.Encode(w, img)
 	case "gif":

@@ -194,16 +194,18 @@ func clampTo(v, hi float32) uint8 {
 // scaleInto resamples the part sr of src into dr of dst with kernel k
 // (Src semantics: dr is overwritten). sr is in the coordinates of the
 // full-size source, relative to src.Bounds().Min; src itself may have been
-// decoded at 1/shrink of that size (decodeScaled). Crop and scale are one
+// decoded at eighths/8 of that size (decodeScaled; 0 or 8: full size). Crop and scale are one
 // pass: taps at the edges of sr read the edge pixels of sr. YCbCr sources
 // are resampled plane by plane (chroma from its own subsampled grid) and
 // converted to RGB at the output size; others as premultiplied RGBA.
-func scaleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, sr image.Rectangle, shrink int, k *draw.Kernel) {
+func scaleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, sr image.Rectangle, eighths int, k *draw.Kernel) {
 	vis := dr.Intersect(dst.Rect) // sr maps onto all of dr; only vis is computed
 	if vis.Empty() || sr.Empty() {
 		return
 	}
-	shrink = max(shrink, 1)
+	if eighths <= 0 || eighths > 8 {
+		eighths = 8
+	}
 	f := resample.Filter{Support: k.Support, At: k.At}
 	sb := src.Bounds()
 	// the span of sr in the decoded image, per axis, and the pixels it touches
@@ -220,7 +222,7 @@ func scaleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, sr image.Re
 		ay := resample.NewAxis(f, y0, y1, dr.Dy(), c, d).Slice(vis.Min.Y-dr.Min.Y, vis.Max.Y-dr.Min.Y)
 		return ax, ay
 	}
-	inv := 1 / float64(shrink)
+	inv := float64(eighths) / 8 // decoded pixels per source pixel
 	out := resample.Plane{
 		Pix: dst.Pix[dst.PixOffset(vis.Min.X, vis.Min.Y):], Stride: dst.Stride,
 		W: vis.Dx(), H: vis.Dy(), Ch: 4, Premultiply: true,
@@ -229,7 +231,7 @@ func scaleInto(dst *image.RGBA, dr image.Rectangle, src image.Image, sr image.Re
 	switch m := src.(type) {
 	case *image.YCbCr:
 		if m.Rect.Min != (image.Point{}) {
-			scaleInto(dst, dr, image.Image(&rgbaOf{m}), sr, shrink, k)
+			scaleInto(dst, dr, image.Image(&rgbaOf{m}), sr, eighths, k)
 			return
 		}
 		ax, ay := axes(sb.Dx(), sb.Dy(), inv, inv)

@@ -121,7 +121,7 @@ type plan struct {
 	off      image.Point     // scaled composite's top-left in the view
 	resample bool            // sizes differ: pixels must be resampled
 	full     image.Point     // source size the plan is made for (stored)
-	shrink   int             // the decoded source is 1/shrink of full (JPEG DCT scaling); 0 or 1: full size
+	eighths  int             // the decoded source is eighths/8 of full (JPEG DCT scaling); 0 or 8: full size
 }
 
 // maxSide bounds every computed dimension, so that products of two sides

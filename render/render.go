@@ -60,8 +60,8 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	if r.xmpEmbed {
 		out.xmp = sourceXMP(src, format)
 	}
-	// JPEG: decoded at 1/shrink of full when the output is small (decode.go)
-	img, full, shrink, err := decodeScaled(src, format, r, lim)
+	// JPEG: decoded at eighths/8 of full when the output is small (decode.go)
+	img, full, eighths, release, err := decodeScaled(src, format, r, lim)
 	if err != nil {
 		return Info{}, err
 	}
@@ -95,13 +95,17 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 	if err != nil {
 		return Info{}, err
 	}
-	p.shrink = shrink
+	p.eighths = eighths
 	if out.format == "webp" && (p.vw > webpMaxSide || p.vh > webpMaxSide) {
 		return Info{}, &LimitError{Limit: limitWebPSide, What: "output image", Width: int64(p.vw), Height: int64(p.vh), Max: webpMaxSide}
 	}
 
-	view, vis := transform(img, p, kernelFor(r.resMode))
-	img = nil // let the decoded source go before the rest of the work
+	view, vis, viewBuf := transform(img, p, kernelFor(r.resMode))
+	defer pixPool.Put(viewBuf) // after encoding: nothing refers to the view then
+	img = nil                  // let the decoded source go before the rest of the work
+	if !comp {
+		release() // nothing else refers to the decoded pixels
+	}
 	if err := ctx.Err(); err != nil {
 		return Info{}, err
 	}
@@ -132,13 +136,18 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 
 // transform applies the geometry of p to src: crop, orientation, rotate,
 // flip, scale and placement in one pass over the source. It returns the
-// view (transparent where the composite does not cover it) and the part of
-// the view the composite covers.
-func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rectangle) {
-	view := image.NewRGBA(image.Rect(0, 0, p.vw, p.vh))
+// view (transparent where the composite does not cover it), the part of
+// the view the composite covers, and the view's buffer (from pixPool) to
+// give back when the view is no longer used.
+func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rectangle, *[]byte) {
+	n := 4 * p.vw * p.vh
+	bp := getPix(n)
+	pix := (*bp)[:n]
+	clear(pix)
+	view := &image.RGBA{Pix: pix, Stride: 4 * p.vw, Rect: image.Rect(0, 0, p.vw, p.vh)}
 	vis := image.Rect(0, 0, p.sw, p.sh).Add(p.off).Intersect(view.Rect)
 	if vis.Empty() {
-		return view, vis
+		return view, vis, bp
 	}
 
 	// the scaled composite in stored orientation, only where it is visible
@@ -152,7 +161,7 @@ func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rect
 
 	// the source pixels inside the crop region, and where they land
 	sb := src.Bounds()
-	if p.shrink > 1 {
+	if p.eighths > 0 && p.eighths < 8 {
 		sb.Max = sb.Min.Add(p.full) // in full-size coordinates (scaleInto maps them)
 	}
 	in := p.region.Add(sb.Min).Intersect(sb)
@@ -166,16 +175,16 @@ func transform(src image.Image, p plan, k *draw.Kernel) (*image.RGBA, image.Rect
 		if buf == view {
 			dr = dr.Add(p.off)
 		}
-		if p.shrink <= 1 && dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
+		if (p.eighths == 0 || p.eighths == 8) && dr.Dx() == in.Dx() && dr.Dy() == in.Dy() {
 			draw.Draw(buf, dr, src, in.Min, draw.Src)
 		} else if !dr.Empty() {
-			scaleInto(buf, dr, src, in.Sub(sb.Min), p.shrink, k)
+			scaleInto(buf, dr, src, in.Sub(sb.Min), p.eighths, k)
 		}
 	}
 	if buf != view {
 		place(view, vis, buf, p)
 	}
-	return view, vis
+	return view, vis, bp
 }
 
 // place copies the visible part of the scaled composite from buf (stored

@@ -49,7 +49,7 @@ func TestScaleIntoMatchesXImageDraw(t *testing.T) {
 			ref := image.NewRGBA(image.Rect(0, 0, 40, 27))
 			draw.CatmullRom.Scale(ref, dr, src, sr, draw.Src, nil)
 			got := image.NewRGBA(ref.Rect)
-			scaleInto(got, dr, src, sr, 1, draw.CatmullRom)
+			scaleInto(got, dr, src, sr, 8, draw.CatmullRom)
 			var sum float64
 			for i := range got.Pix {
 				sum += math.Abs(float64(got.Pix[i]) - float64(ref.Pix[i]))
@@ -77,8 +77,8 @@ func TestShrinkOnLoadMatchesImageMagick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, shrink, err := decodeScaled(src, "jpeg", r, Limits{}); err != nil || shrink != 4 {
-		t.Fatalf("decodeScaled: shrink %d, %v; want 4", shrink, err)
+	if _, _, eighths, _, err := decodeScaled(src, "jpeg", r, Limits{}); err != nil || eighths != 2 {
+		t.Fatalf("decodeScaled: scale %d/8, %v; want 2/8", eighths, err)
 	}
 	var got bytes.Buffer
 	if _, err := Render(context.Background(), src, r, Limits{}, &got); err != nil {

@@ -27,7 +27,7 @@ func main() {
 			if len(a) != len(b) || len(a[0]) != len(b[0]) {
 				err = fmt.Errorf("sizes differ: %dx%d and %dx%d", len(a[0]), len(a), len(b[0]), len(b))
 			} else {
-				fmt.Printf("%.5f\n", ssim(a, b))
+				fmt.Printf("%.6f\n", ssim(a, b))
 				return
 			}
 		}

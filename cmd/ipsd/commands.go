@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -17,12 +19,37 @@ import (
 )
 
 func cmdServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("serve", stderr, "usage: ipsd serve [-config FILE] [-log.level LEVEL] [-log.format FORMAT]\n\nRuns the daemon until SIGINT or SIGTERM.")
+	fs := newFlags("serve", stderr, "usage: ipsd serve [-config FILE] [-log.level LEVEL] [-log.format FORMAT] [-cpuprofile FILE] [-memprofile FILE]\n\nRuns the daemon until SIGINT or SIGTERM.")
 	cfgPath := fs.String("config", defaultConfig, "config `file`")
 	level := fs.String("log.level", "", "log level: debug, info, warn, error (default from the config, else info)")
 	format := fs.String("log.format", "", "log format: text or json (default from the config, else text)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) to `file` until the daemon stops")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (pprof) to `file` when the daemon stops")
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(stderr, "ipsd serve: -memprofile:", err)
+			}
+		}()
 	}
 	cfg, err := daemon.LoadConfig(*cfgPath)
 	if err != nil {
@@ -37,6 +64,13 @@ func cmdServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	logger, err := newLogger(stderr, cfg.Log.Level, cfg.Log.Format)
 	if err != nil {
 		return err
+	}
+	if os.Getenv("GOGC") == "" {
+		// renders allocate large pointer-free buffers that are cheap to
+		// collect: collecting at 50% heap growth instead of 100% costs
+		// little CPU and keeps the peak RSS of two workers on 12 MP JPEGs
+		// near 110 MiB instead of 140 (bench/run.sh)
+		debug.SetGCPercent(50)
 	}
 	ctx, stop := signalContext()
 	defer stop()

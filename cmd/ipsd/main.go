@@ -2,7 +2,7 @@
 //
 // Usage:
 //
-//	ipsd serve [-config FILE] [-log.level LEVEL] [-log.format text|json]
+//	ipsd serve [-config FILE] [-log.level LEVEL] [-log.format text|json] [-cpuprofile FILE] [-memprofile FILE]
 //	ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M]
 //	ipsd ls [-config FILE] [FOLDER]
 //	ipsd hash-password < password

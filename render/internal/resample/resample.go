@@ -1,15 +1,22 @@
 // Package resample scales 8-bit images with a separable filter: weights
-// are computed once per axis in 14-bit fixed point, the horizontal pass
-// runs over only the source rows the output needs, and the output is split
-// into row bands resampled in parallel. Crop and scale are one operation:
-// an Axis maps any span of the source (fractional ends included) onto the
-// output.
+// are computed once per axis in 14-bit fixed point; each output row is a
+// vertical pass over the source rows and columns it needs into a row of
+// 16-bit samples (7 fractional bits), then a horizontal pass (resample.c,
+// SSE2 on amd64); the output is split into row bands resampled in
+// parallel. Crop and scale are one operation: an Axis maps any span of the
+// source (fractional ends included) onto the output.
 package resample
+
+/*
+#include "resample.h"
+*/
+import "C"
 
 import (
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // Filter is a resampling kernel, symmetric about 0: At is only called
@@ -98,171 +105,135 @@ type Plane struct {
 	Premultiply bool // Ch == 4 and premultiplied RGBA: colour is clamped to alpha
 }
 
-var tmpPool sync.Pool // *[]byte
+var midPool sync.Pool // *[]int16, one row between the passes
+
+// plainC makes Resize take the plain C loops (tests compare the two).
+var plainC = false
 
 // Resize resamples src into dst, whose size must be ax.Len × ay.Len; the
 // axes index src's columns and rows. Work is split into row bands run in
-// parallel when the image is large enough to pay for it.
+// parallel when the image is large enough to pay for it. It panics when an
+// axis reads outside src or a plane's buffer is too small for its size.
 func Resize(dst, src Plane, ax, ay *Axis) {
-	if dst.W != ax.Len || dst.H != ay.Len || dst.Ch != src.Ch {
+	if dst.W != ax.Len || dst.H != ay.Len || dst.Ch != src.Ch || src.Ch < 1 {
 		panic("resample: size mismatch")
 	}
+	if dst.W == 0 || dst.H == 0 {
+		return
+	}
+	ch := src.Ch
+	if src.Stride < src.W*ch || len(src.Pix) < (src.H-1)*src.Stride+src.W*ch ||
+		dst.Stride < dst.W*ch || len(dst.Pix) < (dst.H-1)*dst.Stride+dst.W*ch {
+		panic("resample: plane buffer too small")
+	}
+	col0, col1 := math.MaxInt, 0
+	for _, s := range ax.Start[:ax.Len] {
+		col0, col1 = min(col0, s), max(col1, s+ax.Taps)
+	}
+	for _, s := range ay.Start[:ay.Len] {
+		if s < 0 || s+ay.Taps > src.H {
+			panic("resample: vertical axis reads outside the source")
+		}
+	}
+	if col0 < 0 || col1 > src.W {
+		panic("resample: horizontal axis reads outside the source")
+	}
+
+	xstart := make([]int64, ax.Len)
+	for i, s := range ax.Start[:ax.Len] {
+		xstart[i] = int64(s - col0)
+	}
+	ystart := make([]int64, ay.Len)
+	for i, s := range ay.Start[:ay.Len] {
+		ystart[i] = int64(s)
+	}
+	xpad := 2
+	if ch == 1 {
+		xpad = 8
+	}
+	xw16, xp, xok := narrow(ax, xpad)
+	yw16, yp, yok := narrow(ay, 2)
+
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	ptr := func(p unsafe.Pointer) unsafe.Pointer { pin.Pin(p); return p }
+	k := &C.struct_ipsd_resize{
+		src:        (*C.uint8_t)(ptr(unsafe.Pointer(&src.Pix[0]))),
+		src_stride: C.long(src.Stride),
+		dst:        (*C.uint8_t)(ptr(unsafe.Pointer(&dst.Pix[0]))),
+		dst_stride: C.long(dst.Stride),
+		dst_w:      C.int(dst.W),
+		ch:         C.int(ch),
+		col0:       C.int(col0),
+		cols:       C.int(col1 - col0),
+		ystart:     (*C.int64_t)(ptr(unsafe.Pointer(&ystart[0]))),
+		yw:         (*C.int32_t)(ptr(unsafe.Pointer(&ay.W[0]))),
+		ytaps:      C.int(ay.Taps),
+		yw16:       (*C.int16_t)(ptr(unsafe.Pointer(&yw16[0]))),
+		yptaps:     C.int(yp),
+		xstart:     (*C.int64_t)(ptr(unsafe.Pointer(&xstart[0]))),
+		xw:         (*C.int32_t)(ptr(unsafe.Pointer(&ax.W[0]))),
+		xtaps:      C.int(ax.Taps),
+		xw16:       (*C.int16_t)(ptr(unsafe.Pointer(&xw16[0]))),
+		xptaps:     C.int(xp),
+	}
+	if dst.Premultiply && ch == 4 {
+		k.premultiply = 1
+	}
+	if !xok || !yok || plainC {
+		k.wide = 1
+	}
+	midLen := (col1 - col0 + 8) * ch // the horizontal pass reads up to 8 samples past the last column
+
 	bands := 1
-	if work := dst.W * dst.H * dst.Ch * (ax.Taps + ay.Taps); work > 1<<20 {
+	if work := dst.W * dst.H * ch * (ax.Taps + ay.Taps); work > 1<<20 {
 		bands = min(runtime.GOMAXPROCS(0), dst.H/16, work>>19)
 		bands = max(bands, 1)
 	}
+	run := func(y0, y1 int) {
+		mp, _ := midPool.Get().(*[]int16)
+		if mp == nil || cap(*mp) < midLen {
+			m := make([]int16, midLen)
+			mp = &m
+		}
+		mid := (*mp)[:midLen]
+		C.ipsd_resize_rows(k, C.int(y0), C.int(y1), (*C.int16_t)(unsafe.Pointer(&mid[0])))
+		midPool.Put(mp)
+	}
 	if bands == 1 {
-		resizeBand(dst, src, ax, ay, 0, dst.H)
+		run(0, dst.H)
 		return
 	}
 	var wg sync.WaitGroup
 	for b := range bands {
 		y0, y1 := b*dst.H/bands, (b+1)*dst.H/bands
-		wg.Go(func() { resizeBand(dst, src, ax, ay, y0, y1) })
+		if y0 < y1 {
+			wg.Go(func() { run(y0, y1) })
+		}
 	}
 	wg.Wait()
 }
 
-// resizeBand computes output rows [y0, y1): the horizontal pass over the
-// source rows they need into a temporary buffer, then the vertical pass.
-func resizeBand(dst, src Plane, ax, ay *Axis, y0, y1 int) {
-	if y0 >= y1 {
-		return
-	}
-	r0, r1 := ay.Start[y0], ay.Start[y1-1]+ay.Taps
-	rowLen := dst.W * dst.Ch
-	need := (r1 - r0) * rowLen
-	bp, _ := tmpPool.Get().(*[]byte)
-	if bp == nil || cap(*bp) < need {
-		b := make([]byte, need)
-		bp = &b
-	}
-	tmp := (*bp)[:need]
-	defer tmpPool.Put(bp)
-
-	for r := r0; r < r1; r++ {
-		in := src.Pix[r*src.Stride:]
-		out := tmp[(r-r0)*rowLen : (r-r0+1)*rowLen]
-		switch src.Ch {
-		case 1:
-			horizontal1(out, in, ax)
-		case 4:
-			horizontal4(out, in, ax)
-		default:
-			horizontalN(out, in, ax, src.Ch)
-		}
-	}
-	acc := make([]int32, rowLen) // small: one output row
-	for y := y0; y < y1; y++ {
-		w := ay.W[y*ay.Taps : (y+1)*ay.Taps]
-		s := ay.Start[y] - r0
-		out := dst.Pix[y*dst.Stride : y*dst.Stride+rowLen]
-		vertical(out, tmp, rowLen, s, w, acc)
-		if dst.Premultiply && dst.Ch == 4 {
-			for i := 0; i+3 < len(out); i += 4 {
-				a := out[i+3]
-				out[i], out[i+1], out[i+2] = min(out[i], a), min(out[i+1], a), min(out[i+2], a)
+// narrow returns a's weights as int16, each output's taps zero-padded to a
+// multiple of pad, and whether the 16-bit kernels can take them: every
+// weight fits in 16 bits and each output's weights add up, in absolute
+// value, to at most four (so sums of 15-bit samples stay within 32 bits).
+func narrow(a *Axis, pad int) ([]int16, int, bool) {
+	pt := (a.Taps + pad - 1) / pad * pad
+	w := make([]int16, a.Len*pt)
+	ok := true
+	for i := range a.Len {
+		var abs int64
+		for k, v := range a.W[i*a.Taps : (i+1)*a.Taps] {
+			if v > math.MaxInt16 || v < math.MinInt16 {
+				ok = false
 			}
+			w[i*pt+k] = int16(v)
+			abs += int64(max(v, -v))
+		}
+		if abs > 4*one {
+			ok = false
 		}
 	}
-}
-
-func clamp8(v int32) uint8 {
-	v = (v + half) >> shift
-	if uint32(v) > 255 {
-		if v < 0 {
-			return 0
-		}
-		return 255
-	}
-	return uint8(v)
-}
-
-func horizontal1(out, in []byte, ax *Axis) {
-	n := ax.Taps
-	for x := range out {
-		s := ax.Start[x]
-		w := ax.W[x*n : x*n+n]
-		p := in[s : s+len(w)]
-		var sum int32
-		for k, wv := range w {
-			sum += int32(p[k]) * wv
-		}
-		out[x] = clamp8(sum)
-	}
-}
-
-func horizontal4(out, in []byte, ax *Axis) {
-	n := ax.Taps
-	for x := 0; x < len(out)/4; x++ {
-		s := ax.Start[x] * 4
-		w := ax.W[x*n : x*n+n]
-		p := in[s : s+4*len(w)]
-		var s0, s1, s2, s3 int32
-		for k, wv := range w {
-			q := p[4*k : 4*k+4]
-			s0 += int32(q[0]) * wv
-			s1 += int32(q[1]) * wv
-			s2 += int32(q[2]) * wv
-			s3 += int32(q[3]) * wv
-		}
-		o := out[4*x : 4*x+4]
-		o[0], o[1], o[2], o[3] = clamp8(s0), clamp8(s1), clamp8(s2), clamp8(s3)
-	}
-}
-
-func horizontalN(out, in []byte, ax *Axis, ch int) {
-	n := ax.Taps
-	for x := 0; x < len(out)/ch; x++ {
-		s := ax.Start[x] * ch
-		w := ax.W[x*n : x*n+n]
-		for c := range ch {
-			var sum int32
-			for k, wv := range w {
-				sum += int32(in[s+k*ch+c]) * wv
-			}
-			out[x*ch+c] = clamp8(sum)
-		}
-	}
-}
-
-// vertical computes one output row from the rows s, s+1, ... of tmp
-// (rowLen bytes each) weighted by w, accumulating row by row.
-func vertical(out, tmp []byte, rowLen, s int, w []int32, acc []int32) {
-	acc = acc[:rowLen]
-	k := 0
-	if len(w) >= 2 {
-		r0 := tmp[s*rowLen : (s+1)*rowLen]
-		r1 := tmp[(s+1)*rowLen : (s+2)*rowLen]
-		w0, w1 := w[0], w[1]
-		r0, r1 = r0[:len(acc)], r1[:len(acc)]
-		for x := range acc {
-			acc[x] = int32(r0[x])*w0 + int32(r1[x])*w1
-		}
-		k = 2
-	} else {
-		clear(acc)
-	}
-	for ; k+1 < len(w); k += 2 {
-		r0 := tmp[(s+k)*rowLen : (s+k+1)*rowLen]
-		r1 := tmp[(s+k+1)*rowLen : (s+k+2)*rowLen]
-		w0, w1 := w[k], w[k+1]
-		r0, r1 = r0[:len(acc)], r1[:len(acc)]
-		for x := range acc {
-			acc[x] += int32(r0[x])*w0 + int32(r1[x])*w1
-		}
-	}
-	if k < len(w) {
-		r := tmp[(s+k)*rowLen : (s+k+1)*rowLen]
-		r = r[:len(acc)]
-		wk := w[k]
-		for x := range acc {
-			acc[x] += int32(r[x]) * wk
-		}
-	}
-	out = out[:len(acc)]
-	for x, v := range acc {
-		out[x] = clamp8(v)
-	}
+	return w, pt, ok
 }

@@ -1,6 +1,6 @@
 // Package turbojpeg is a minimal cgo binding to libjpeg-turbo's TurboJPEG
-// 2.1 API (Debian libturbojpeg0-dev): header reading, decoding at 1/1, 1/2,
-// 1/4 or 1/8 of the size (DCT-domain scaling) to planar YCbCr, grey or RGBA,
+// 2.1 API (Debian libturbojpeg0-dev): header reading, decoding at n/8 of
+// the size for n = 1..8 (DCT-domain scaling) to planar YCbCr, grey or RGBA,
 // and encoding from RGBA or grey.
 //
 // Safety: every buffer C writes into is a Go slice whose length is checked,
@@ -114,17 +114,19 @@ func DecodeHeader(jpeg []byte) (Header, error) {
 	return hd, nil
 }
 
-// Scaled returns the size of a w×h JPEG decoded at 1/denom (TJSCALED).
-func Scaled(w, h, denom int) (int, int) {
-	return (w + denom - 1) / denom, (h + denom - 1) / denom
+// Scaled returns the size of a w×h JPEG decoded at eighths/8 of its size
+// (TJSCALED).
+func Scaled(w, h, eighths int) (int, int) {
+	return (w*eighths + 7) / 8, (h*eighths + 7) / 8
 }
 
-func checkDenom(denom int) error {
-	switch denom {
-	case 1, 2, 4, 8:
-		return nil
+// checkScale accepts the scaling factors n/8, n = 1..8, that libjpeg-turbo
+// implements for every JPEG (a reduced n×n inverse DCT per 8×8 block).
+func checkScale(eighths int) error {
+	if eighths < 1 || eighths > 8 {
+		return fmt.Errorf("unsupported scale %d/8", eighths)
 	}
-	return fmt.Errorf("unsupported scale 1/%d", denom)
+	return nil
 }
 
 var ratios = map[Subsamp]image.YCbCrSubsampleRatio{
@@ -145,11 +147,11 @@ func CanDecodePlanar(hd Header) bool {
 	return hd.Colorspace == YCbCr && ok
 }
 
-// DecodePlanar decodes a JPEG at 1/denom of its size without colour conversion: an *image.YCbCr
+// DecodePlanar decodes a JPEG at eighths/8 of its size without colour conversion: an *image.YCbCr
 // (JFIF full-range YCbCr, chroma at the JPEG's own subsampling) or, for a
 // grey JPEG, an *image.Gray.
-func DecodePlanar(jpeg []byte, denom int) (image.Image, error) {
-	if err := checkDenom(denom); err != nil {
+func DecodePlanar(jpeg []byte, eighths int) (image.Image, error) {
+	if err := checkScale(eighths); err != nil {
 		return nil, err
 	}
 	hd, err := DecodeHeader(jpeg) // sizes come from the data TurboJPEG will decode
@@ -162,7 +164,7 @@ func DecodePlanar(jpeg []byte, denom int) (image.Image, error) {
 	if hd.Width <= 0 || hd.Height <= 0 || hd.Width > MaxSide || hd.Height > MaxSide || len(jpeg) == 0 {
 		return nil, fmt.Errorf("decoding JPEG: bad size %dx%d", hd.Width, hd.Height)
 	}
-	w, ht := Scaled(hd.Width, hd.Height, denom)
+	w, ht := Scaled(hd.Width, hd.Height, eighths)
 	r := image.Rect(0, 0, w, ht)
 
 	var (
@@ -207,11 +209,14 @@ func DecodePlanar(jpeg []byte, denom int) (image.Image, error) {
 	return img, nil
 }
 
-// DecodeRGBA decodes a JPEG at 1/denom of its size to
-// opaque RGBA, converting colour in TurboJPEG (any colour space but CMYK
-// and YCCK, which TurboJPEG cannot convert to RGB).
-func DecodeRGBA(jpeg []byte, denom int) (*image.RGBA, error) {
-	if err := checkDenom(denom); err != nil {
+// DecodeRGBA decodes a JPEG at eighths/8 of its size to opaque RGBA,
+// converting colour in libjpeg-turbo (chroma upsampled by interpolation,
+// as libjpeg gives it to ImageMagick and libvips; any colour space but
+// CMYK and YCCK, which TurboJPEG cannot convert to RGB). buf is used for
+// the pixels when it is large enough (buffer reuse); else a new one is
+// allocated.
+func DecodeRGBA(jpeg []byte, eighths int, buf []byte) (*image.RGBA, error) {
+	if err := checkScale(eighths); err != nil {
 		return nil, err
 	}
 	hd, err := DecodeHeader(jpeg)
@@ -224,8 +229,13 @@ func DecodeRGBA(jpeg []byte, denom int) (*image.RGBA, error) {
 	if hd.Width <= 0 || hd.Height <= 0 || hd.Width > MaxSide || hd.Height > MaxSide || len(jpeg) == 0 {
 		return nil, fmt.Errorf("decoding JPEG: bad size %dx%d", hd.Width, hd.Height)
 	}
-	w, ht := Scaled(hd.Width, hd.Height, denom)
-	m := image.NewRGBA(image.Rect(0, 0, w, ht))
+	w, ht := Scaled(hd.Width, hd.Height, eighths)
+	var m *image.RGBA
+	if n := 4 * w * ht; cap(buf) >= n {
+		m = &image.RGBA{Pix: buf[:n], Stride: 4 * w, Rect: image.Rect(0, 0, w, ht)}
+	} else {
+		m = image.NewRGBA(image.Rect(0, 0, w, ht))
+	}
 	if len(m.Pix) < m.Stride*ht || m.Stride < 4*w {
 		return nil, errors.New("decoding JPEG: buffer too small")
 	}
@@ -282,7 +292,11 @@ func Encode(w io.Writer, m image.Image, o Options) error {
 	if stride < width*bpp || len(pix) < stride*(height-1)+width*bpp {
 		return errors.New("encoding JPEG: pixel buffer too small")
 	}
-	flags := 0
+	// TurboJPEG picks the fast, less accurate forward DCT below quality
+	// 96 unless told otherwise; libjpeg (cjpeg, libvips, ImageMagick)
+	// uses the accurate one, which keeps noticeably closer to the pixels
+	// for a few percent of the encoding time
+	flags := C.TJFLAG_ACCURATEDCT
 	if o.Progressive {
 		flags |= C.TJFLAG_PROGRESSIVE
 	}

@@ -6,8 +6,10 @@ import (
 	"image/color"
 	"image/draw"
 	"image/jpeg"
+	"image/png"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 )
@@ -70,7 +72,7 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 			t.Fatalf("%s: header %dx%d, stdlib %v", name, hd.Width, hd.Height, ref.Bounds())
 		}
 		if CanDecodePlanar(hd) {
-			m, err := DecodePlanar(data, 1)
+			m, err := DecodePlanar(data, 8)
 			if err != nil {
 				t.Fatalf("%s: planar: %v", name, err)
 			}
@@ -78,7 +80,7 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 				t.Errorf("%s: planar decode differs from image/jpeg by %.2f levels on average", name, d)
 			}
 		}
-		m, err := DecodeRGBA(data, 1)
+		m, err := DecodeRGBA(data, 8, nil)
 		if err != nil {
 			t.Fatalf("%s: rgba: %v", name, err)
 		}
@@ -88,8 +90,8 @@ func TestDecodeMatchesStdlib(t *testing.T) {
 	}
 }
 
-// TestDecodeScaled checks the sizes of DCT-scaled decodes, and that a 1/2
-// decode is close to a 2×2 box average of the full decode.
+// TestDecodeScaled checks the sizes of DCT-scaled decodes, and that a 1/2,
+// 1/4 or 1/8 decode is close to a box average of the full decode.
 func TestDecodeScaled(t *testing.T) {
 	data := corpusJPEGs(t)["DSCN0010.jpg"]
 	if data == nil {
@@ -99,16 +101,16 @@ func TestDecodeScaled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := DecodeRGBA(data, 1)
+	full, err := DecodeRGBA(data, 8, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []int{2, 4, 8} {
-		m, err := DecodePlanar(data, d)
+		m, err := DecodePlanar(data, 8/d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w, h := Scaled(hd.Width, hd.Height, d)
+		w, h := Scaled(hd.Width, hd.Height, 8/d)
 		if m.Bounds() != image.Rect(0, 0, w, h) {
 			t.Fatalf("1/%d: bounds %v, want %dx%d", d, m.Bounds(), w, h)
 		}
@@ -131,8 +133,19 @@ func TestDecodeScaled(t *testing.T) {
 			t.Errorf("1/%d decode differs from a box average by %.2f levels on average", d, diff)
 		}
 	}
-	if _, err := DecodePlanar(data, 3); err == nil {
-		t.Error("1/3 scale accepted")
+	for _, e := range []int{3, 5, 6, 7} {
+		m, err := DecodeRGBA(data, e, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w, h := Scaled(hd.Width, hd.Height, e); m.Bounds() != image.Rect(0, 0, w, h) || w != (hd.Width*e+7)/8 {
+			t.Errorf("%d/8: bounds %v, want %dx%d", e, m.Bounds(), w, h)
+		}
+	}
+	for _, e := range []int{0, 9, 16} {
+		if _, err := DecodePlanar(data, e); err == nil {
+			t.Errorf("scale %d/8 accepted", e)
+		}
 	}
 }
 
@@ -190,7 +203,7 @@ func TestDecodeErrors(t *testing.T) {
 	if _, err := DecodeHeader([]byte("not a jpeg at all")); err == nil {
 		t.Error("garbage accepted")
 	}
-	if _, err := DecodeRGBA(data[:len(data)/2], 1); err == nil {
+	if _, err := DecodeRGBA(data[:len(data)/2], 8, nil); err == nil {
 		t.Error("truncated JPEG decoded without error")
 	}
 }
@@ -215,12 +228,62 @@ func FuzzTurboDecode(f *testing.F) {
 			w, h := Scaled(hd.Width, hd.Height, d)
 			if CanDecodePlanar(hd) {
 				if m, err := DecodePlanar(data, d); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
-					t.Fatalf("planar 1/%d: %v, want %dx%d", d, m.Bounds(), w, h)
+					t.Fatalf("planar %d/8: %v, want %dx%d", d, m.Bounds(), w, h)
 				}
 			}
-			if m, err := DecodeRGBA(data, d); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
-				t.Fatalf("rgba 1/%d: %v, want %dx%d", d, m.Bounds(), w, h)
+			if m, err := DecodeRGBA(data, d, nil); err == nil && m.Bounds() != image.Rect(0, 0, w, h) {
+				t.Fatalf("rgba %d/8: %v, want %dx%d", d, m.Bounds(), w, h)
 			}
 		}
 	})
+}
+
+// TestEncodeMatchesLibjpeg encodes a photo with Encode and with libvips
+// (libjpeg's defaults: the accurate integer DCT) at the same quality and
+// subsampling; the decoded pixels must be the same, not merely close.
+func TestEncodeMatchesLibjpeg(t *testing.T) {
+	vips, err := exec.LookPath("vips")
+	if err != nil {
+		t.Skip("vips not installed (libvips-tools)")
+	}
+	data, err := os.ReadFile(filepath.Join(corpus, "photos", "DSCN0010.jpg"))
+	if err != nil {
+		t.Skip("corpus not found")
+	}
+	src, err := DecodeRGBA(data, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in, ref := filepath.Join(dir, "in.png"), filepath.Join(dir, "ref.jpg")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := png.Encode(f, src); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if b, err := exec.Command(vips, "copy", in, ref+"[Q=85,strip]").CombinedOutput(); err != nil {
+		t.Fatalf("vips copy: %v\n%s", err, b)
+	}
+	var buf bytes.Buffer
+	if err := Encode(&buf, src, Options{Quality: 85, Subsamp: Samp420}); err != nil {
+		t.Fatal(err)
+	}
+	refData, err := os.ReadFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := jpeg.Decode(bytes.NewReader(refData))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := jpeg.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := meanDiff(got, want); d != 0 {
+		t.Errorf("Encode at q85 differs from libjpeg's encoding of the same pixels by %.4f levels on average; want 0", d)
+	}
 }
