@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -163,7 +165,12 @@ func (d *Daemon) renderCopy(
 	ext string,
 	prov fsstore.Provenance,
 ) (fsstore.Asset, error) {
-	data, err := d.store.ReadAsset(src)
+	pixels := d.cfg().Render.MaxSourcePixels
+	maxBytes := maxSourceBytes(pixels)
+	data, err := d.store.ReadAsset(src, maxBytes)
+	if errors.Is(err, fsstore.ErrTooLarge) {
+		return fsstore.Asset{}, fmt.Errorf("the source file has more than the %d bytes a source of max_source_pixels %d may have", maxBytes, pixels)
+	}
 	if err != nil {
 		return fsstore.Asset{}, err
 	}
@@ -198,6 +205,25 @@ func (d *Daemon) renderCopy(
 	m.WithLabelValues(metrics.StageEncode).Observe(info.Encode.Seconds())
 	m.WithLabelValues(metrics.StageWrite).Observe(max(time.Since(t0)-rendering, 0).Seconds())
 	return a, nil
+}
+
+// Sources to render are read whole into memory; their file size is bounded
+// by max_source_pixels, so that a huge or sparse file in the tree (say a
+// PNG header followed by gigabytes of nothing) is refused before it is read
+// rather than held in memory. No image file ipsd decodes needs more than
+// 16 bytes per pixel (uncompressed 16-bit RGBA is 8, with a full pyramid of
+// smaller pages under 11); the slack leaves room for metadata.
+const (
+	sourceBytesPerPixel = 16
+	sourceSlackBytes    = 64 << 20
+)
+
+// maxSourceBytes is the largest source file rendered for max_source_pixels.
+func maxSourceBytes(pixels int64) int64 {
+	if pixels <= 0 || pixels > (math.MaxInt64-sourceSlackBytes)/sourceBytesPerPixel {
+		return 0 // no limit
+	}
+	return pixels*sourceBytesPerPixel + sourceSlackBytes
 }
 
 // acquire takes a render worker. With wait false it refuses with the busy

@@ -1,6 +1,7 @@
 package fsstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -543,18 +545,39 @@ func (s *Store) List(handle string) ([]Entry, error) {
 }
 
 // ReadAsset returns the content of a's file, read through the root: paths
-// that leave the root and symlinks are refused.
-func (s *Store) ReadAsset(a Asset) ([]byte, error) {
+// that leave the root and symlinks are refused. A file of more than max
+// bytes (when max > 0) is refused with an error wrapping ErrTooLarge before
+// anything is read, so that a huge (or sparse) file in the tree cannot make
+// the caller allocate without bound; the buffer is sized from the file, not
+// grown while reading.
+func (s *Store) ReadAsset(a Asset, max int64) ([]byte, error) {
 	f, err := s.openAsset(a)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(f)
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("reading asset %s: %w", a.Handle, err)
 	}
-	return b, nil
+	size := fi.Size()
+	if max > 0 && size > max {
+		return nil, fmt.Errorf("reading asset %s: the file has %d bytes, more than %d: %w", a.Handle, size, max, ErrTooLarge)
+	}
+	limit := max
+	if limit <= 0 {
+		limit = math.MaxInt64 - 1
+	}
+	// room for the whole file and the one byte that tells it grew, so that
+	// ReadFrom never has to grow the buffer for a file of the size seen
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, fmt.Errorf("reading asset %s: %w", a.Handle, err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("reading asset %s: the file grew past %d bytes while being read: %w", a.Handle, max, ErrTooLarge)
+	}
+	return buf.Bytes(), nil
 }
 
 // openAsset opens a's file for reading; it must be a regular file.

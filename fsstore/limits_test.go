@@ -1,0 +1,49 @@
+package fsstore
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestReadAssetRefusesHugeFile: a sparse file of 1 GiB that starts like a
+// PNG is an asset of the tree, but reading it with a limit is refused at
+// once instead of pulling a gigabyte (or, grown by doubling, twice that)
+// into memory; a file at the limit is read whole.
+func TestReadAssetRefusesHugeFile(t *testing.T) {
+	e := newEnv(t)
+	small := pngBytes(t)
+	writeFile(t, filepath.Join(e.root, "ApiTestCo/small.png"), small)
+	huge := filepath.Join(e.root, "ApiTestCo/huge.png")
+	writeFile(t, huge, small)
+	if err := os.Truncate(huge, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	s := e.open(t)
+	es, err := s.List("ApiTestCo/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Asset{}
+	for _, en := range es {
+		if a, err := s.Asset(en.Handle); err == nil {
+			got[en.Path] = a
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("assets in the catalog: %v; want small.png and huge.png", got)
+	}
+
+	if _, err := s.ReadAsset(got["ApiTestCo/huge.png"], 64<<20); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadAsset(1 GiB file, 64 MiB limit) err = %v; want ErrTooLarge", err)
+	}
+	b, err := s.ReadAsset(got["ApiTestCo/small.png"], int64(len(small)))
+	if err != nil || !bytes.Equal(b, small) {
+		t.Errorf("ReadAsset(file at the limit) = %d bytes, %v; want the %d bytes of the file", len(b), err, len(small))
+	}
+	if _, err := s.ReadAsset(got["ApiTestCo/small.png"], int64(len(small))-1); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadAsset(file one byte over the limit) err = %v; want ErrTooLarge", err)
+	}
+}
