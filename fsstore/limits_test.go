@@ -47,3 +47,43 @@ func TestReadAssetRefusesHugeFile(t *testing.T) {
 		t.Errorf("ReadAsset(file one byte over the limit) err = %v; want ErrTooLarge", err)
 	}
 }
+
+// TestCreateFolderMovedMidWrite: the destination folder is renamed while
+// the new file is being written (people move folders behind ipsd's back).
+// Create fails, and its temp file is removed from wherever the folder went:
+// nothing of ipsd's stays in the tree, which a live process would
+// otherwise never clean up (only dead writers' temp files are swept).
+func TestCreateFolderMovedMidWrite(t *testing.T) {
+	e := newEnv(t)
+	if err := os.MkdirAll(filepath.Join(e.root, "Co/out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := e.open(t)
+	co, _ := s.CompanyByName("Co")
+	out, err := s.Folder(co, "Co/out/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.Reserve(t.Context(), co, "moved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	moved := filepath.Join(e.root, "Co/elsewhere")
+	_, err = s.Create(t.Context(), r, out, ".jpg", func(w *os.File) error {
+		if _, err := w.Write(jpegBytes(t, 3)); err != nil {
+			return err
+		}
+		return os.Rename(filepath.Join(e.root, "Co/out"), moved)
+	}, Provenance{})
+	if err == nil {
+		t.Fatal("Create into a folder moved away mid-write succeeded")
+	}
+	des, rerr := os.ReadDir(moved)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	for _, de := range des {
+		t.Errorf("left in the moved folder: %s", de.Name())
+	}
+}
