@@ -1,8 +1,12 @@
 package daemon
 
 import (
+	"encoding/xml"
 	"fmt"
+	"image/color"
+	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,5 +98,44 @@ func TestReadOperations(t *testing.T) {
 				t.Errorf("HTTP %d code %q; want 500 %s\n%s", status, got, tt.code, body)
 			}
 		})
+	}
+}
+
+// TestReadRepliesWithHostileNames: names in the tree that are not UTF-8,
+// or hold characters XML 1.0 cannot carry (a control character, U+FFFF),
+// still give well-formed replies, with U+FFFD in their place; a single such
+// file must not make every listing of its company unreadable to clients.
+func TestReadRepliesWithHostileNames(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	for _, n := range []string{"Acme/odd/bad\xffname.png", "Acme/odd/ctl\x01x.png", "Acme/odd/non\uffffchar.png", "Acme/odd\xfe/inner.png"} {
+		writePNG(t, filepath.Join(a.root, n), color.White)
+	}
+	if err := a.d.store.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	co := "<companyHandle>" + a.acme.Handle + "</companyHandle>"
+	for _, body := range []string{
+		`<getFoldersParam xmlns="` + nsDefault + `">` + co + `</getFoldersParam>`,
+		`<getFolderTreeParam xmlns="` + nsDefault + `">` + co + `<depth>-1</depth></getFolderTreeParam>`,
+		`<searchAssetsParam xmlns="` + nsDefault + `">` + co + `<includeSubfolders>true</includeSubfolders></searchAssetsParam>`,
+		soapWith("", "", `<searchAssetsParam xmlns="`+nsDefault+`">`+co+`<includeSubfolders>true</includeSubfolders></searchAssetsParam>`),
+	} {
+		status, reply := a.post(t, body, nil)
+		if status != 200 {
+			t.Fatalf("HTTP %d %s", status, reply)
+		}
+		d := xml.NewDecoder(strings.NewReader(reply))
+		for {
+			_, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reply is not well-formed XML: %v\n%q", err, reply)
+			}
+		}
+		if !strings.Contains(reply, "\ufffd") {
+			t.Errorf("reply shows none of the odd names: %s", reply)
+		}
 	}
 }
