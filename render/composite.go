@@ -137,7 +137,7 @@ func layerScale(w, h int64, r *Request) (int64, int64, error) {
 	case r.scale > 0:
 		fw, fh := float64(w)*r.scale, float64(h)*r.scale
 		if fw > maxSide || fh > maxSide {
-			return 0, 0, &LimitError{Limit: limitHard, What: "scaled layer", Width: int64(fw), Height: int64(fh), Max: maxSide * maxSide}
+			return 0, 0, &LimitError{Limit: limitHard, What: "scaled layer", Width: int64(fw), Height: int64(fh), Max: maxSide}
 		}
 		nw, nh = roundHalfUp(fw), roundHalfUp(fh)
 	}
