@@ -118,7 +118,9 @@ func composite(ctx context.Context, img image.Image, orient int, r *Request, lim
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	applyOps(layer, r.ops)
+	if err := applyOps(ctx, layer, r.ops); err != nil {
+		return nil, err
+	}
 	return layer, nil
 }
 
