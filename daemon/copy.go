@@ -105,11 +105,17 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 	if errors.Is(err, fsstore.ErrNameInUse) {
 		return "", apiFault(30000, "Asset ID '%s' is already in use.", printable(p.Name))
 	}
-	if err != nil {
-		if transient(err) {
-			return "", transientFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, fsstore.ErrInvalidName):
 		return "", apiFault(30001, "Invalid name '%s': %v", printable(p.Name), err)
+	case ctx.Err() != nil:
+		return "", apiFault(30000, "Request cancelled: %v", ctx.Err())
+	case transient(err):
+		return "", transientFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
+	default:
+		// the catalog failed (read-only, corrupt, ...): not the caller's name
+		return "", apiFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
 	}
 	defer res.Release()
 

@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -37,5 +40,22 @@ func TestTransient(t *testing.T) {
 	f := transientFault(30000, "Copy of '%s' failed: %v", "a|1|1|1", syscall.EIO)
 	if !f.Transient || f.Code != 30000 || f.Kind != "ipsApiFault" {
 		t.Errorf("transientFault = %+v", f)
+	}
+}
+
+// TestCopyCancelledIsNoBadName: a copy whose request was cancelled before
+// its name was reserved (the socket client hung up, or half-closed its end
+// as socat and nc -N do once they have sent the request; ipsd shuts down)
+// fails with 30000 saying so, not with 30001 calling the name invalid.
+func TestCopyCancelledIsNoBadName(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	caller := a.d.users.Load().byEmail["me@x"]
+	_, f := a.d.copyImage(ctx, copyJob{channel: "socket", caller: caller, params: copyParams{
+		Company: a.acme.Handle, Asset: a.asset(t, "Acme/pics/red.png"), Folder: "Acme/shelf/", Name: "fine", Modifier: "wid=4",
+	}})
+	if f == nil || f.Code != 30000 || strings.Contains(f.Reason, "Invalid name") {
+		t.Errorf("copyImage with a cancelled context = %v; want a 30000 fault that does not call the name invalid", f)
 	}
 }
