@@ -29,6 +29,17 @@ type copyParams struct {
 func readCopyParams(c *call) (copyParams, *Fault) {
 	var p copyParams
 	var ok bool
+	// each element at most once: a request that names two folders (or
+	// two sources) is ambiguous, not one to guess at
+	seen := map[string]int{}
+	for _, k := range c.Param.Kids {
+		seen[k.Local]++
+	}
+	for _, name := range []string{"companyHandle", "companyName", "assetHandle", "folderHandle", "name", "urlModifier"} {
+		if n := seen[name]; n > 1 {
+			return p, apiFault(30001, "Invalid copyImageParam: element '%s' is given %d times.", name, n)
+		}
+	}
 	if p.Company, ok = c.text("companyHandle"); !ok {
 		if p.Company, ok = c.text("companyName"); !ok {
 			return p, apiFault(30002, "Missing required element 'companyHandle'.")
