@@ -343,8 +343,15 @@ func transient(err error) bool {
 			return true
 		}
 	}
+	// the catalog's errors come as text: busy or locked, its disk full
+	// (SQLITE_FULL), or an I/O error (SQLITE_IOERR)
 	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+	for _, s := range []string{"SQLITE_BUSY", "database is locked", "database or disk is full", "SQLITE_FULL", "disk I/O error", "SQLITE_IOERR"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // transientFault is an ipsApiFault marked as worth retrying.

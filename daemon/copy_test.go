@@ -26,6 +26,10 @@ func TestTransient(t *testing.T) {
 		{fmt.Errorf("open: %w", syscall.EAGAIN), true},
 		{fmt.Errorf("open: %w", syscall.EBUSY), true},
 		{errors.New("reserving: database is locked (5) (SQLITE_BUSY)"), true},
+		// the catalog's disk full (SQLITE_FULL) or failing (SQLITE_IOERR)
+		// is the tree's ENOSPC or EIO: worth waiting for
+		{errors.New(`reserving "x" in Co: committing catalog transaction: database or disk is full (13)`), true},
+		{errors.New("recording asset: disk I/O error (10)"), true},
 		{&fs.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, false},
 		{&fs.PathError{Op: "open", Path: "x", Err: syscall.EACCES}, false},
 		{&render.CommandError{Command: "wid", Value: "x", Reason: "not a number"}, false},
