@@ -5,7 +5,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestReadAssetRefusesHugeFile: a sparse file of 1 GiB that starts like a
@@ -86,4 +88,32 @@ func TestCreateFolderMovedMidWrite(t *testing.T) {
 	for _, de := range des {
 		t.Errorf("left in the moved folder: %s", de.Name())
 	}
+}
+
+// TestFailedSyncIsRetried: the catalog fails for a while (its disk full,
+// say) just as a new image arrives. Once the catalog works again the
+// image is catalogued by a retry of the failed sync, without waiting for
+// the periodic rescan (an hour here; it may be disabled).
+func TestFailedSyncIsRetried(t *testing.T) {
+	e := newEnv(t)
+	writeFile(t, filepath.Join(e.root, "Co/a.jpg"), jpegBytes(t, 1))
+	cfg := e.cfg
+	cfg.Rescan = time.Hour
+	s := e.openCfg(t, cfg)
+	s.fallbackPoll = 20 * time.Millisecond // the retry delay
+	var failing atomic.Bool
+	var failed atomic.Int32
+	s.txFault = func() error {
+		if failing.Load() {
+			failed.Add(1)
+			return errors.New("database or disk is full (13)")
+		}
+		return nil
+	}
+	startRunScanned(t, s)
+	failing.Store(true)
+	writeFile(t, filepath.Join(e.root, "Co/b.jpg"), jpegBytes(t, 2))
+	eventually(t, "a failed sync of b.jpg", func() bool { return failed.Load() > 0 })
+	failing.Store(false)
+	eventually(t, "b.jpg catalogued by a retry", hasAsset(t, s, "Co/b.jpg"))
 }

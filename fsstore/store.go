@@ -127,8 +127,11 @@ type Store struct {
 
 	// newWatcher makes Run's watcher; tests replace it.
 	newWatcher func() (watcher, error)
-	// fallbackPoll is the poll interval after inotify failed.
+	// fallbackPoll is the poll interval after inotify failed, and the
+	// delay before a failed sync is tried again.
 	fallbackPoll time.Duration
+	// txFault, when set, fails catalog transactions; tests set it.
+	txFault func() error
 	// watchLimitFiles hold the inotify watch limits that apply (the
 	// system's and the user namespace's); tests replace them.
 	watchLimitFiles []string
