@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,20 @@ func (d *Daemon) serveAPI(w http.ResponseWriter, r *http.Request) {
 	pr, _ := r.Context().Value(peerKey{}).(peer)
 	log := d.logger.With("request_id", id, "channel", "socket")
 
+	var body []byte
+	defer func() {
+		// a bug in an operation answers a fault, logged with its stack,
+		// rather than a dropped connection that net/http logs at debug
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			log.Error("request handler panicked", "panic", p, "stack", string(debug.Stack()))
+			f := apiFault(30000, "Internal error while handling the request.")
+			d.finish(r.Context(), log, "socket", f, start)
+			d.writeFault(w, r, nil, looksSOAP(body), f)
+		}
+	}()
 	body, f := d.readBody(w, r)
 	var c *call
 	if f == nil {

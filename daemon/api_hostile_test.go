@@ -288,3 +288,58 @@ func TestReplyNotRead(t *testing.T) {
 	}
 	a.stillServing(t)
 }
+
+// TestHugeSparseSource: a source whose header is a small PNG but whose file
+// runs on for hundreds of megabytes (sparse, so it costs no disk) is
+// refused for its size before it is read into memory, with a 30000 fault
+// that names the limit; nothing is written and the daemon keeps serving.
+func TestHugeSparseSource(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	cfg := *a.d.cfg()
+	cfg.Render.MaxSourcePixels = 1000 // so the file limit is 64 MiB and a little
+	a.d.cfgp.Store(&cfg)
+	huge := filepath.Join(a.root, "Acme/pics/huge.png")
+	writePNG(t, huge, color.White)
+	if err := os.Truncate(huge, 256<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.d.store.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, a.root)
+	body := strings.Replace(copyParam(a.acme.Handle, a.asset(t, "Acme/pics/huge.png"), "Acme/shelf/", "hugecopy"),
+		"<urlModifier/>", "<urlModifier>wid=4</urlModifier>", 1)
+	status, reply := a.post(t, body, nil)
+	if faultCode(reply) != "30000" || status != 500 || !strings.Contains(reply, "max_source_pixels") {
+		t.Errorf("HTTP %d %.500s; want 30000 naming max_source_pixels", status, reply)
+	}
+	if tree(t, a.root) != before {
+		t.Error("the tree changed")
+	}
+	a.stillServing(t)
+}
+
+// TestDuplicateCopyElements: a copyImageParam that names its folder, name,
+// source, company or modifier twice is ambiguous (which one did the
+// client mean?); it is refused with 30001 naming the element, and nothing
+// is written, rather than silently taking the first.
+func TestDuplicateCopyElements(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	src := a.asset(t, "Acme/pics/red.png")
+	before := tree(t, a.root)
+	for _, tc := range []struct{ elem, body string }{
+		{"folderHandle", strings.Replace(copyParam(a.acme.Handle, src, "Acme/shelf/", "d1"), "<name>", "<folderHandle>Acme/pics/</folderHandle><name>", 1)},
+		{"name", strings.Replace(copyParam(a.acme.Handle, src, "Acme/shelf/", "d2"), "<urlModifier/>", "<name>d3</name><urlModifier/>", 1)},
+		{"assetHandle", strings.Replace(copyParam(a.acme.Handle, src, "Acme/shelf/", "d4"), "<name>", "<assetHandle>"+a.asset(t, "Acme/pics/blue.png")+"</assetHandle><name>", 1)},
+		{"urlModifier", strings.Replace(copyParam(a.acme.Handle, src, "Acme/shelf/", "d5"), "<urlModifier/>", "<urlModifier/><urlModifier>wid=2</urlModifier>", 1)},
+		{"companyHandle", strings.Replace(copyParam(a.acme.Handle, src, "Acme/shelf/", "d6"), "<assetHandle>", "<companyHandle>"+a.other.Handle+"</companyHandle><assetHandle>", 1)},
+	} {
+		status, reply := a.post(t, tc.body, nil)
+		if faultCode(reply) != "30001" || status != 500 || !strings.Contains(reply, "'"+tc.elem+"'") {
+			t.Errorf("%s twice: HTTP %d %.400s; want 30001 naming %s", tc.elem, status, reply, tc.elem)
+		}
+	}
+	if tree(t, a.root) != before {
+		t.Error("the tree changed")
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path"
 	"strings"
@@ -27,6 +29,17 @@ type copyParams struct {
 func readCopyParams(c *call) (copyParams, *Fault) {
 	var p copyParams
 	var ok bool
+	// each element at most once: a request that names two folders (or
+	// two sources) is ambiguous, not one to guess at
+	seen := map[string]int{}
+	for _, k := range c.Param.Kids {
+		seen[k.Local]++
+	}
+	for _, name := range []string{"companyHandle", "companyName", "assetHandle", "folderHandle", "name", "urlModifier"} {
+		if n := seen[name]; n > 1 {
+			return p, apiFault(30001, "Invalid copyImageParam: element '%s' is given %d times.", name, n)
+		}
+	}
 	if p.Company, ok = c.text("companyHandle"); !ok {
 		if p.Company, ok = c.text("companyName"); !ok {
 			return p, apiFault(30002, "Missing required element 'companyHandle'.")
@@ -103,11 +116,17 @@ func (d *Daemon) copyImage(ctx context.Context, j copyJob) (string, *Fault) {
 	if errors.Is(err, fsstore.ErrNameInUse) {
 		return "", apiFault(30000, "Asset ID '%s' is already in use.", printable(p.Name))
 	}
-	if err != nil {
-		if transient(err) {
-			return "", transientFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
-		}
+	switch {
+	case err == nil:
+	case errors.Is(err, fsstore.ErrInvalidName):
 		return "", apiFault(30001, "Invalid name '%s': %v", printable(p.Name), err)
+	case ctx.Err() != nil:
+		return "", apiFault(30000, "Request cancelled: %v", ctx.Err())
+	case transient(err):
+		return "", transientFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
+	default:
+		// the catalog failed (read-only, corrupt, ...): not the caller's name
+		return "", apiFault(30000, "Reserving name '%s' failed: %v", printable(p.Name), err)
 	}
 	defer res.Release()
 
@@ -163,7 +182,12 @@ func (d *Daemon) renderCopy(
 	ext string,
 	prov fsstore.Provenance,
 ) (fsstore.Asset, error) {
-	data, err := d.store.ReadAsset(src)
+	pixels := d.cfg().Render.MaxSourcePixels
+	maxBytes := maxSourceBytes(pixels)
+	data, err := d.store.ReadAsset(src, maxBytes)
+	if errors.Is(err, fsstore.ErrTooLarge) {
+		return fsstore.Asset{}, fmt.Errorf("the source file has more than the %d bytes a source of max_source_pixels %d may have", maxBytes, pixels)
+	}
 	if err != nil {
 		return fsstore.Asset{}, err
 	}
@@ -203,6 +227,25 @@ func (d *Daemon) renderCopy(
 	m.WithLabelValues(metrics.StageEncode).Observe(info.Encode.Seconds())
 	m.WithLabelValues(metrics.StageWrite).Observe(max(time.Since(t0)-rendering, 0).Seconds())
 	return a, nil
+}
+
+// Sources to render are read whole into memory; their file size is bounded
+// by max_source_pixels, so that a huge or sparse file in the tree (say a
+// PNG header followed by gigabytes of nothing) is refused before it is read
+// rather than held in memory. No image file ipsd decodes needs more than
+// 16 bytes per pixel (uncompressed 16-bit RGBA is 8, with a full pyramid of
+// smaller pages under 11); the slack leaves room for metadata.
+const (
+	sourceBytesPerPixel = 16
+	sourceSlackBytes    = 64 << 20
+)
+
+// maxSourceBytes is the largest source file rendered for max_source_pixels.
+func maxSourceBytes(pixels int64) int64 {
+	if pixels <= 0 || pixels > (math.MaxInt64-sourceSlackBytes)/sourceBytesPerPixel {
+		return 0 // no limit
+	}
+	return pixels*sourceBytesPerPixel + sourceSlackBytes
 }
 
 // acquire takes a render worker. With wait false it refuses with the busy
@@ -305,8 +348,15 @@ func transient(err error) bool {
 			return true
 		}
 	}
+	// the catalog's errors come as text: busy or locked, its disk full
+	// (SQLITE_FULL), or an I/O error (SQLITE_IOERR)
 	msg := err.Error()
-	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+	for _, s := range []string{"SQLITE_BUSY", "database is locked", "database or disk is full", "SQLITE_FULL", "disk I/O error", "SQLITE_IOERR"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // transientFault is an ipsApiFault marked as worth retrying.

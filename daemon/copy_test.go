@@ -1,9 +1,12 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -23,6 +26,10 @@ func TestTransient(t *testing.T) {
 		{fmt.Errorf("open: %w", syscall.EAGAIN), true},
 		{fmt.Errorf("open: %w", syscall.EBUSY), true},
 		{errors.New("reserving: database is locked (5) (SQLITE_BUSY)"), true},
+		// the catalog's disk full (SQLITE_FULL) or failing (SQLITE_IOERR)
+		// is the tree's ENOSPC or EIO: worth waiting for
+		{errors.New(`reserving "x" in Co: committing catalog transaction: database or disk is full (13)`), true},
+		{errors.New("recording asset: disk I/O error (10)"), true},
 		{&fs.PathError{Op: "open", Path: "x", Err: syscall.ENOENT}, false},
 		{&fs.PathError{Op: "open", Path: "x", Err: syscall.EACCES}, false},
 		{&render.CommandError{Command: "wid", Value: "x", Reason: "not a number"}, false},
@@ -37,5 +44,22 @@ func TestTransient(t *testing.T) {
 	f := transientFault(30000, "Copy of '%s' failed: %v", "a|1|1|1", syscall.EIO)
 	if !f.Transient || f.Code != 30000 || f.Kind != "ipsApiFault" {
 		t.Errorf("transientFault = %+v", f)
+	}
+}
+
+// TestCopyCancelledIsNoBadName: a copy whose request was cancelled before
+// its name was reserved (the socket client hung up, or half-closed its end
+// as socat and nc -N do once they have sent the request; ipsd shuts down)
+// fails with 30000 saying so, not with 30001 calling the name invalid.
+func TestCopyCancelledIsNoBadName(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	caller := a.d.users.Load().byEmail["me@x"]
+	_, f := a.d.copyImage(ctx, copyJob{channel: "socket", caller: caller, params: copyParams{
+		Company: a.acme.Handle, Asset: a.asset(t, "Acme/pics/red.png"), Folder: "Acme/shelf/", Name: "fine", Modifier: "wid=4",
+	}})
+	if f == nil || f.Code != 30000 || strings.Contains(f.Reason, "Invalid name") {
+		t.Errorf("copyImage with a cancelled context = %v; want a 30000 fault that does not call the name invalid", f)
 	}
 }

@@ -34,6 +34,9 @@
 // after ipsd started writing it is cut off. A fault reason is one line of at most 300
 // bytes without control characters; values quoted from a request are
 // shortened, and XML errors do not quote the text after a stray '&'.
+// A copyImageParam child given twice is refused (30001). Reply texts that
+// quote the tree (a file name that is not UTF-8, or holds a control
+// character) carry U+FFFD for what XML cannot hold.
 //
 // # Identity
 //

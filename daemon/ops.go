@@ -486,7 +486,10 @@ func (d *Daemon) searchAssets(c *call, caller *UserConfig) (elem, *Fault) {
 	slices.SortStableFunc(as, less)
 
 	total := len(as)
-	lo := min((page-1)*per, total)
+	lo := total // a page past the end (page-1 times per may overflow)
+	if page-1 < total/per+1 {
+		lo = min((page-1)*per, total)
+	}
 	hi := min(lo+per, total)
 	return elem{Name: "searchAssetsReturn", Kids: []elem{
 		{Name: "totalRows", Text: strconv.Itoa(total)},

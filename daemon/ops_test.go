@@ -1,8 +1,13 @@
 package daemon
 
 import (
+	"encoding/xml"
 	"fmt"
+	"image/color"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -95,4 +100,80 @@ func TestReadOperations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReadRepliesWithHostileNames: names in the tree that are not UTF-8,
+// or hold characters XML 1.0 cannot carry (a control character, U+FFFF),
+// still give well-formed replies, with U+FFFD in their place; a single such
+// file must not make every listing of its company unreadable to clients.
+func TestReadRepliesWithHostileNames(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	for _, n := range []string{"Acme/odd/bad\xffname.png", "Acme/odd/ctl\x01x.png", "Acme/odd/non\uffffchar.png", "Acme/odd\xfe/inner.png"} {
+		writePNG(t, filepath.Join(a.root, n), color.White)
+	}
+	if err := a.d.store.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	co := "<companyHandle>" + a.acme.Handle + "</companyHandle>"
+	for _, body := range []string{
+		`<getFoldersParam xmlns="` + nsDefault + `">` + co + `</getFoldersParam>`,
+		`<getFolderTreeParam xmlns="` + nsDefault + `">` + co + `<depth>-1</depth></getFolderTreeParam>`,
+		`<searchAssetsParam xmlns="` + nsDefault + `">` + co + `<includeSubfolders>true</includeSubfolders></searchAssetsParam>`,
+		soapWith("", "", `<searchAssetsParam xmlns="`+nsDefault+`">`+co+`<includeSubfolders>true</includeSubfolders></searchAssetsParam>`),
+	} {
+		status, reply := a.post(t, body, nil)
+		if status != 200 {
+			t.Fatalf("HTTP %d %s", status, reply)
+		}
+		d := xml.NewDecoder(strings.NewReader(reply))
+		for {
+			_, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reply is not well-formed XML: %v\n%q", err, reply)
+			}
+		}
+		if !strings.Contains(reply, "\ufffd") {
+			t.Errorf("reply shows none of the odd names: %s", reply)
+		}
+	}
+}
+
+// TestSearchPageOverflow: a resultsPage so large that (page-1) ×
+// recordsPerPage overflows gives an empty page, not a panic that drops
+// the connection without a reply.
+func TestSearchPageOverflow(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	for _, pg := range []string{"<recordsPerPage>3</recordsPerPage><resultsPage>4611686018427387904</resultsPage>", "<resultsPage>9223372036854775807</resultsPage>"} {
+		body := `<searchAssetsParam xmlns="` + nsDefault + `"><companyHandle>` + a.acme.Handle + `</companyHandle><includeSubfolders>true</includeSubfolders>` + pg + `</searchAssetsParam>`
+		req, _ := http.NewRequest("POST", "http://ipsd/scene7/services/IpsApiService", strings.NewReader(body))
+		resp, err := a.client.Do(req)
+		if err != nil {
+			t.Errorf("%s: %v", pg, err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "<totalRows>3</totalRows><assetArray/>") {
+			t.Errorf("%s: HTTP %d %s; want an empty page of 3 rows", pg, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestHandlerPanicIsAFault: an operation that panics (a bug) answers a
+// 30000 fault on the same connection, and the daemon goes on serving.
+func TestHandlerPanicIsAFault(t *testing.T) {
+	a := startAPI(t, []UserConfig{{Email: "me@x", Unix: []string{fmt.Sprint(os.Getuid())}, Memberships: []MembershipConfig{{Company: "Acme", Role: "IpsUser"}}}})
+	readOps["panicForTest"] = func(*Daemon, *call, *UserConfig) (elem, *Fault) { panic("boom") }
+	t.Cleanup(func() { delete(readOps, "panicForTest") })
+	status, body := a.post(t, `<panicForTestParam xmlns="`+nsDefault+`"/>`, nil)
+	if status != 500 || faultCode(body) != "30000" {
+		t.Errorf("HTTP %d %s; want a 30000 fault", status, body)
+	}
+	if strings.Contains(body, "boom") {
+		t.Errorf("the fault quotes the panic: %s", body)
+	}
+	a.stillServing(t)
 }

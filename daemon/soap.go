@@ -452,6 +452,29 @@ func (c *call) readHeader(h *node) *Fault {
 // quotes as written: some clients search the raw reply for Adobe's texts.
 var textEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "\r", "&#xD;")
 
+// xmlChars returns s with every byte that is not UTF-8, and every
+// character XML 1.0 cannot carry (C0 controls other than tab, newline and
+// carriage return; U+FFFE, U+FFFF), replaced by U+FFFD. Reply texts quote
+// names from the tree, and file names are any bytes but '/' and NUL: one
+// such name must not make a whole reply unreadable.
+func xmlChars(s string) string {
+	ok := func(r rune) bool {
+		return r >= 0x20 && r <= 0xd7ff || r == '\t' || r == '\n' || r == '\r' ||
+			r >= 0xe000 && r <= 0xfffd || r >= 0x10000 && r <= utf8.MaxRune
+	}
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !ok(r) }) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte comes as RuneError, which is ok
+		if !ok(r) {
+			r = utf8.RuneError
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 // elem is an element of a reply, written in the reply namespace.
 type elem struct {
 	Name string
@@ -466,7 +489,7 @@ func writeElem(b *bytes.Buffer, prefix string, e elem) {
 		return
 	}
 	b.WriteString(">")
-	textEscaper.WriteString(b, e.Text)
+	textEscaper.WriteString(b, xmlChars(e.Text))
 	for _, k := range e.Kids {
 		writeElem(b, prefix, k)
 	}

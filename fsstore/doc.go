@@ -36,7 +36,9 @@
 // Open reconciles the catalog with the tree (unless read-only). Run keeps it
 // in sync: with inotify (fsnotify) watches on every folder, added before the
 // folder is listed, or by polling when Config.Poll is set; plus a periodic
-// full rescan and a full rescan after an event-queue overflow. A folder the
+// full rescan and a full rescan after an event-queue overflow. A path (or a
+// rescan) whose sync failed because the catalog did (busy, its disk full)
+// is tried again every 10 s, up to 30 times in a row. A folder the
 // kernel refuses to watch (ENOSPC or EMFILE: the inotify limits) is polled
 // with everything below it, while the rest of the tree keeps its watches;
 // each such subtree is logged and reported to Hooks.OnPollFallback, and

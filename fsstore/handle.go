@@ -24,6 +24,8 @@ var (
 	ErrInvalidName = errors.New("fsstore: invalid name")
 	// ErrReadOnly reports a write on a Store opened with Config.ReadOnly.
 	ErrReadOnly = errors.New("fsstore: store is read-only")
+	// ErrTooLarge reports an asset file over the size a reader allows.
+	ErrTooLarge = errors.New("fsstore: file too large")
 )
 
 // assetRef is a parsed asset handle. imageID is 0 when the short form

@@ -340,6 +340,14 @@ func (s *Store) runWatch(ctx context.Context) error {
 	// subtrees the kernel would not watch are polled
 	pollT := time.NewTicker(s.fallbackPoll)
 	defer pollT.Stop()
+	// what failed to sync (the catalog busy, its disk full) is tried again
+	// after fallbackPoll rather than left to the next periodic rescan
+	var (
+		retryC      <-chan time.Time
+		retryPaths  = map[string]bool{}
+		retryRescan = ""
+		tries       = map[string]int{} // failed syncs of a path in a row
+	)
 	for {
 		var pollC <-chan time.Time
 		if len(s.polledDirs()) > 0 {
@@ -355,6 +363,17 @@ func (s *Store) runWatch(ctx context.Context) error {
 		case <-pollC:
 			s.pollSubtrees(ctx)
 			continue
+		case <-retryC:
+			retryC = nil
+			mu.Lock()
+			for p := range retryPaths {
+				pending[p] = true
+			}
+			if retryRescan != "" && rescan == "" {
+				rescan = retryRescan
+			}
+			mu.Unlock()
+			retryPaths, retryRescan = map[string]bool{}, ""
 		case <-wake:
 		}
 		mu.Lock()
@@ -364,15 +383,37 @@ func (s *Store) runWatch(ctx context.Context) error {
 		rescan = ""
 		mu.Unlock()
 
+		var failed map[string]bool
 		if reason != "" {
 			if err := s.reconcile(ctx, reason); err != nil && ctx.Err() == nil {
-				s.logger.Warn("rescanning tree", "reason", reason, "err", err)
+				s.logger.Warn("rescanning tree; trying again", "reason", reason, "err", err, "retry_in", s.fallbackPoll)
+				retryRescan = reason
 			}
 		} else if len(paths) > 0 {
-			s.syncPaths(ctx, paths)
+			failed = s.syncPaths(ctx, paths)
+		}
+		for p := range paths {
+			if !failed[p] {
+				delete(tries, p)
+			}
+		}
+		for p := range failed {
+			if tries[p]++; tries[p] > maxSyncTries {
+				s.logger.Warn("syncing catalog failed again; leaving the path to the next rescan", "path", p, "tries", tries[p])
+				delete(tries, p)
+				continue
+			}
+			retryPaths[p] = true
+		}
+		if retryC == nil && ctx.Err() == nil && (len(retryPaths) > 0 || retryRescan != "") {
+			retryC = time.After(s.fallbackPoll)
 		}
 	}
 }
+
+// maxSyncTries is how many times in a row a path whose sync failed is
+// tried again (every fallbackPoll) before it is left to the next rescan.
+const maxSyncTries = 30
 
 // maxPolledSubtrees is how many polled subtrees are synced one by one; with
 // more, a poll reconciles the whole tree.
@@ -462,10 +503,13 @@ func (s *Store) relPath(name string) (string, bool) {
 	return rel, true
 }
 
-// syncPaths brings the catalog in line with the tree at each of paths.
-func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
+// syncPaths brings the catalog in line with the tree at each of paths. It
+// returns the paths that could not be synced (the catalog failed), for the
+// caller to try again.
+func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) (failed map[string]bool) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	failed = map[string]bool{}
 	// parents first, and skip paths whose ancestor is rescanned anyway
 	list := make([]string, 0, len(paths))
 	for p := range paths {
@@ -485,8 +529,11 @@ func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
 				}
 				return nil
 			})
-			if err != nil {
-				s.logger.Warn("syncing catalog", "paths", len(chunk), "err", err)
+			if err != nil && ctx.Err() == nil {
+				s.logger.Warn("syncing catalog; trying again", "paths", len(chunk), "err", err, "retry_in", s.fallbackPoll)
+				for _, rel := range chunk {
+					failed[rel] = true
+				}
 			}
 		}
 	}()
@@ -511,13 +558,15 @@ func (s *Store) syncPaths(ctx context.Context, paths map[string]bool) {
 			continue
 		}
 		isDir, err := s.syncPathLocked(ctx, rel)
-		if err != nil {
-			s.logger.Warn("syncing catalog", "path", rel, "err", err)
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("syncing catalog; trying again", "path", rel, "err", err, "retry_in", s.fallbackPoll)
+			failed[rel] = true
 		}
 		if isDir {
 			scanned = append(scanned, rel)
 		}
 	}
+	return failed
 }
 
 // syncPathLocked updates the catalog for one path. s.syncMu must be held.

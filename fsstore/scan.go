@@ -341,6 +341,11 @@ type clash struct {
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE).
 func (s *Store) inTx(ctx context.Context, fn func(t *txn) error) error {
+	if s.txFault != nil {
+		if err := s.txFault(); err != nil {
+			return fmt.Errorf("starting catalog transaction: %w", err)
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("starting catalog transaction: %w", err)

@@ -6,8 +6,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -125,8 +127,11 @@ type Store struct {
 
 	// newWatcher makes Run's watcher; tests replace it.
 	newWatcher func() (watcher, error)
-	// fallbackPoll is the poll interval after inotify failed.
+	// fallbackPoll is the poll interval after inotify failed, and the
+	// delay before a failed sync is tried again.
 	fallbackPoll time.Duration
+	// txFault, when set, fails catalog transactions; tests set it.
+	txFault func() error
 	// watchLimitFiles hold the inotify watch limits that apply (the
 	// system's and the user namespace's); tests replace them.
 	watchLimitFiles []string
@@ -543,21 +548,37 @@ func (s *Store) List(handle string) ([]Entry, error) {
 }
 
 // ReadAsset returns the content of a's file, read through the root: paths
-// that leave the root and symlinks are refused.
-func (s *Store) ReadAsset(a Asset) ([]byte, error) {
+// that leave the root and symlinks are refused. A file of more than max
+// bytes (when max > 0) is refused with an error wrapping ErrTooLarge before
+// anything is read, so that a huge (or sparse) file in the tree cannot make
+// the caller allocate without bound; the buffer is sized from the file, not
+// grown while reading.
+func (s *Store) ReadAsset(a Asset, max int64) ([]byte, error) {
 	f, err := s.openAsset(a)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	// one buffer of the file's size (io.ReadAll would grow one by doubling,
-	// twice the memory for a large image)
-	var buf bytes.Buffer
-	if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.Size() < 1<<40 {
-		buf.Grow(int(fi.Size()) + bytes.MinRead)
-	}
-	if _, err := buf.ReadFrom(f); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("reading asset %s: %w", a.Handle, err)
+	}
+	size := fi.Size()
+	if max > 0 && size > max {
+		return nil, fmt.Errorf("reading asset %s: the file has %d bytes, more than %d: %w", a.Handle, size, max, ErrTooLarge)
+	}
+	limit := max
+	if limit <= 0 {
+		limit = math.MaxInt64 - 1
+	}
+	// room for the whole file and the one byte that tells it grew, so that
+	// ReadFrom never has to grow the buffer for a file of the size seen
+	buf := bytes.NewBuffer(make([]byte, 0, size+bytes.MinRead))
+	if _, err := buf.ReadFrom(io.LimitReader(f, limit+1)); err != nil {
+		return nil, fmt.Errorf("reading asset %s: %w", a.Handle, err)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, fmt.Errorf("reading asset %s: the file grew past %d bytes while being read: %w", a.Handle, max, ErrTooLarge)
 	}
 	return buf.Bytes(), nil
 }

@@ -232,7 +232,7 @@ func TestReconcileClassifiesTree(t *testing.T) {
 	if _, err := s.Asset("a|x"); !errors.Is(err, ErrInvalidHandle) {
 		t.Errorf("Asset(a|x) err = %v; want ErrInvalidHandle", err)
 	}
-	b, err := s.ReadAsset(a)
+	b, err := s.ReadAsset(a, 0)
 	if err != nil || !bytes.Equal(b, jpegBytes(t, 2)) {
 		t.Errorf("ReadAsset = %d bytes, %v; want the file", len(b), err)
 	}
@@ -272,13 +272,13 @@ func TestReconcileClassifiesTree(t *testing.T) {
 	}
 
 	// symlink pointing outside is not readable either
-	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "ApiTestCo/evil.jpg"}); err == nil {
+	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "ApiTestCo/evil.jpg"}, 0); err == nil {
 		t.Error("ReadAsset through a symlink out of root succeeded")
 	}
-	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "ApiTestCo/evildir/secret.jpg"}); err == nil {
+	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "ApiTestCo/evildir/secret.jpg"}, 0); err == nil {
 		t.Error("ReadAsset through a directory symlink out of root succeeded")
 	}
-	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "../outside/secret.jpg"}); err == nil {
+	if _, err := s.ReadAsset(Asset{Handle: "a|1", Path: "../outside/secret.jpg"}, 0); err == nil {
 		t.Error("ReadAsset of ../ succeeded")
 	}
 }

@@ -312,8 +312,17 @@ func (s *Store) writeNew(
 	dir, final, handle, requestKey string,
 	fill func(w *os.File) error,
 ) (st fileStat, err error) {
-	tmp := path.Join(dir, tempPrefix+hostTag(s.host)+"-"+strconv.Itoa(os.Getpid())+"-"+randomToken())
-	w, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|openFlags, 0o600)
+	// the temp file is made and removed through a handle on the folder,
+	// so that it is removed even when the folder is moved meanwhile (the
+	// link to the final name, by path, then fails)
+	dr, err := s.root.OpenRoot(dir)
+	if err != nil {
+		return fileStat{}, err
+	}
+	defer dr.Close()
+	tmpName := tempPrefix + hostTag(s.host) + "-" + strconv.Itoa(os.Getpid()) + "-" + randomToken()
+	tmp := path.Join(dir, tmpName)
+	w, err := dr.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|openFlags, 0o600)
 	if err != nil {
 		return fileStat{}, err
 	}
@@ -323,7 +332,7 @@ func (s *Store) writeNew(
 			w.Close()
 		}
 		if err != nil {
-			s.root.Remove(tmp)
+			dr.Remove(tmpName)
 		}
 	}()
 
@@ -368,10 +377,10 @@ func (s *Store) writeNew(
 		return fileStat{}, err
 	}
 	fi, statErr := s.root.Lstat(final)
-	if rmErr := s.root.Remove(tmp); rmErr != nil {
+	if rmErr := dr.Remove(tmpName); rmErr != nil {
 		s.logger.Warn("removing temp file", "path", tmp, "err", rmErr)
 	}
-	if d, err := s.root.OpenFile(dir, os.O_RDONLY|openFlags, 0); err == nil {
+	if d, err := dr.OpenFile(".", os.O_RDONLY|openFlags, 0); err == nil {
 		if err := d.Sync(); err != nil {
 			s.logger.Warn("syncing folder", "path", dir, "err", err)
 		}

@@ -157,7 +157,7 @@ func BenchmarkSharpen(b *testing.B) {
 	view := benchView(b)
 	b.Run("op_sharpen", func(b *testing.B) { loop(b, func() { sharpen(view) }) })
 	b.Run("op_usm", func(b *testing.B) {
-		loop(b, func() { unsharpMask(view, usmSpec{amount: 1, radius: 1, threshold: 2}) })
+		loop(b, func() { unsharpMask(context.Background(), view, usmSpec{amount: 1, radius: 1, threshold: 2}) })
 	})
 }
 

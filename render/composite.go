@@ -118,7 +118,9 @@ func composite(ctx context.Context, img image.Image, orient int, r *Request, lim
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	applyOps(layer, r.ops)
+	if err := applyOps(ctx, layer, r.ops); err != nil {
+		return nil, err
+	}
 	return layer, nil
 }
 
@@ -137,7 +139,7 @@ func layerScale(w, h int64, r *Request) (int64, int64, error) {
 	case r.scale > 0:
 		fw, fh := float64(w)*r.scale, float64(h)*r.scale
 		if fw > maxSide || fh > maxSide {
-			return 0, 0, &LimitError{Limit: limitHard, What: "scaled layer", Width: int64(fw), Height: int64(fh), Max: maxSide * maxSide}
+			return 0, 0, &LimitError{Limit: limitHard, What: "scaled layer", Width: int64(fw), Height: int64(fh), Max: maxSide}
 		}
 		nw, nh = roundHalfUp(fw), roundHalfUp(fh)
 	}

@@ -38,6 +38,9 @@ func decodeScaled(src []byte, format string, r *Request, lim Limits) (img image.
 		}
 		return img, img.Bounds(), 8, release, nil
 	}
+	if n := countJPEGScans(src, maxJPEGScans); n > maxJPEGScans {
+		return nil, image.Rectangle{}, 0, release, fmt.Errorf("decoding source: the JPEG has more than %d scans", maxJPEGScans)
+	}
 	hd, herr := turbojpeg.DecodeHeader(src)
 	if herr != nil || hd.Colorspace == turbojpeg.CMYK || hd.Colorspace == turbojpeg.YCCK {
 		// image/jpeg gives the errors, and CMYK for the ICC step
@@ -257,4 +260,51 @@ func pngSanitize(src []byte) []byte {
 		at = d[1]
 	}
 	return append(out, src[at:]...)
+}
+
+// maxJPEGScans bounds the scans of a JPEG source. libjpeg and image/jpeg
+// decode a progressive JPEG scan by scan, each scan a pass over every
+// block, so a small file that repeats a scan thousands of times costs
+// minutes of CPU; real progressive JPEGs have about ten scans, and
+// libjpeg-turbo's documentation suggests refusing more than 500.
+const maxJPEGScans = 500
+
+// countJPEGScans counts the scans (SOS markers) of the JPEG b, walking its
+// marker segments and skipping entropy-coded data (T.81 B.1.1); it stops
+// counting past limit. Stray bytes between segments are skipped, as
+// libjpeg skips them; a truncated or malformed file gives the scans seen
+// so far, and the decoder reports what is wrong with it.
+func countJPEGScans(b []byte, limit int) int {
+	n := 0
+	for i := 2; i+1 < len(b) && n <= limit; {
+		if b[i] != 0xff {
+			i++ // stray bytes between segments, which libjpeg skips too
+			continue
+		}
+		m := b[i+1]
+		switch {
+		case m == 0xff: // fill byte
+			i++
+			continue
+		case m == 0xd9: // EOI
+			return n
+		case m == 0x01 || m >= 0xd0 && m <= 0xd8: // TEM, RSTn, SOI: no length
+			i += 2
+			continue
+		}
+		if i+4 > len(b) {
+			return n
+		}
+		j := i + 2 + (int(b[i+2])<<8 | int(b[i+3]))
+		if m == 0xda {
+			n++
+			// entropy-coded data runs to the next marker other than a
+			// stuffed 0xff00 or a restart marker
+			for j+1 < len(b) && (b[j] != 0xff || b[j+1] == 0 || b[j+1] >= 0xd0 && b[j+1] <= 0xd7) {
+				j++
+			}
+		}
+		i = j
+	}
+	return n
 }

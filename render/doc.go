@@ -156,5 +156,7 @@
 // is written to the io.Writer in one piece at the end, so a failed render
 // writes nothing. Memory grows with the pixels a source declares, within
 // the limits, never with what a corrupt file claims (TestBadCorpusMemory
-// states and checks the bound).
+// states and checks the bound). A JPEG of more than 500 scans is refused
+// before decoding (each scan is a pass over every block), and op_blur,
+// op_grow and op_usm stop when the context is done.
 package render

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"image"
 	"math"
 	"math/rand/v2"
@@ -9,8 +10,9 @@ import (
 // applyOps runs the composite operations of o on m (premultiplied), in
 // the order doc.go gives: brightness, contrast, colorbalance, hue,
 // saturation, colorize, invert, blur, grow, noise. opac is applied to the
-// layer before its fills (see composite).
-func applyOps(m *image.RGBA, o opSpec) {
+// layer before its fills (see composite). Blur and grow, whose cost grows
+// with their radius, stop with ctx's error when ctx is done.
+func applyOps(ctx context.Context, m *image.RGBA, o opSpec) error {
 	if lut, ok := levelLUTs(o); ok {
 		pointwise(m, func(c *[3]float64) {
 			for i := range 3 {
@@ -32,14 +34,19 @@ func applyOps(m *image.RGBA, o opSpec) {
 		})
 	}
 	if o.blur > 0 {
-		gaussBlurRGBA(m, o.blur)
+		if err := gaussBlurRGBA(ctx, m, o.blur); err != nil {
+			return err
+		}
 	}
 	if o.grow != 0 {
-		grow(m, o.grow)
+		if err := grow(ctx, m, o.grow); err != nil {
+			return err
+		}
 	}
 	if o.noise.amount > 0 {
 		addNoise(m, o.noise)
 	}
+	return nil
 }
 
 // levelLUTs folds brightness, contrast and colorbalance into one table per
@@ -212,10 +219,10 @@ func lum(c *[3]float64) float64 { return 0.299*c[0] + 0.587*c[1] + 0.114*c[2] }
 
 // gaussBlurRGBA blurs all four premultiplied channels of m with a Gaussian
 // of sigma = radius, edges extended.
-func gaussBlurRGBA(m *image.RGBA, sigma float64) {
+func gaussBlurRGBA(ctx context.Context, m *image.RGBA, sigma float64) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	if w == 0 || h == 0 {
-		return
+		return nil
 	}
 	r := max(1, int(math.Ceil(3*sigma)))
 	k := make([]float64, 2*r+1)
@@ -228,7 +235,7 @@ func gaussBlurRGBA(m *image.RGBA, sigma float64) {
 	for i := range k {
 		k[i] /= sum
 	}
-	separable(m, func(line []float64, out []float64) {
+	return separable(ctx, m, func(line []float64, out []float64) {
 		n := len(line)
 		for i := range out {
 			var s float64
@@ -243,13 +250,13 @@ func gaussBlurRGBA(m *image.RGBA, sigma float64) {
 // grow dilates (radius > 0) or erodes (radius < 0) every premultiplied
 // channel of m with a (2|radius|+1)² square, edges extended (ImageMagick's
 // -morphology Dilate|Erode Square:radius).
-func grow(m *image.RGBA, radius int) {
+func grow(ctx context.Context, m *image.RGBA, radius int) error {
 	r := radius
 	pick := math.Max
 	if r < 0 {
 		r, pick = -r, math.Min
 	}
-	separable(m, func(line []float64, out []float64) {
+	return separable(ctx, m, func(line []float64, out []float64) {
 		n := len(line)
 		for i := range out {
 			v := line[i]
@@ -262,13 +269,17 @@ func grow(m *image.RGBA, radius int) {
 }
 
 // separable runs f over every row and then every column of each of the
-// four channels of m.
-func separable(m *image.RGBA, f func(line, out []float64)) {
+// four channels of m. It gives up with ctx's error, leaving m partly done,
+// when ctx is done (checked once per row and column).
+func separable(ctx context.Context, m *image.RGBA, f func(line, out []float64)) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	buf := make([]float64, w*h)
 	line, out := make([]float64, max(w, h)), make([]float64, max(w, h))
 	for c := range 4 {
 		for y := range h {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			row := m.Pix[m.PixOffset(m.Rect.Min.X, m.Rect.Min.Y+y):]
 			for x := range w {
 				line[x] = float64(row[4*x+c])
@@ -277,6 +288,9 @@ func separable(m *image.RGBA, f func(line, out []float64)) {
 			copy(buf[y*w:], out[:w])
 		}
 		for x := range w {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			for y := range h {
 				line[y] = buf[y*w+x]
 			}
@@ -297,6 +311,7 @@ func separable(m *image.RGBA, f func(line, out []float64)) {
 		a := m.Pix[i+3]
 		m.Pix[i], m.Pix[i+1], m.Pix[i+2] = min(m.Pix[i], a), min(m.Pix[i+1], a), min(m.Pix[i+2], a)
 	}
+	return nil
 }
 
 // noiseSeed makes op_noise reproducible: the same request on the same

@@ -37,12 +37,15 @@ type LimitError struct {
 	Limit         string // "max_source_pixels", "max_output_pixels", "webp maximum side", ...
 	What          string // "source image", "output image", "scaled image"
 	Width, Height int64
-	Max           int64 // the limit: a pixel count, or a side length for side limits
+	Max           int64 // the limit: a pixel count, or a side length for side limits (webp, hard)
 }
 
 func (e *LimitError) Error() string {
-	if e.Limit == limitWebPSide {
+	switch e.Limit {
+	case limitWebPSide:
 		return fmt.Sprintf("%s %dx%d exceeds the %s of %d pixels", e.What, e.Width, e.Height, e.Limit, e.Max)
+	case limitHard:
+		return fmt.Sprintf("%s %dx%d has a side or an offset beyond %s of %d pixels", e.What, e.Width, e.Height, e.Limit, e.Max)
 	}
 	return fmt.Sprintf("%s %dx%d (%d pixels) exceeds %s %d",
 		e.What, e.Width, e.Height, e.Width*e.Height, e.Limit, e.Max)
@@ -52,7 +55,7 @@ const (
 	limitSource   = "max_source_pixels"
 	limitOutput   = "max_output_pixels"
 	limitWebPSide = "webp maximum side"
-	limitHard     = "the internal image size limit"
+	limitHard     = "the internal limit"
 
 	webpMaxSide = 16383
 )

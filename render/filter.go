@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"image"
 	"math"
 
@@ -80,11 +81,11 @@ func sharpen(m *image.RGBA) {
 // unsharpMask applies op_usm / op_usmR to m: a Gaussian of sigma = radius
 // (in output pixels; doc.go), amount times the difference added back where
 // the difference reaches threshold (in 0..255 levels). Monochrome works on
-// luminance only.
-func unsharpMask(m *image.RGBA, u usmSpec) {
+// luminance only. It gives up with ctx's error when ctx is done.
+func unsharpMask(ctx context.Context, m *image.RGBA, u usmSpec) error {
 	w, h := m.Rect.Dx(), m.Rect.Dy()
 	if w == 0 || h == 0 {
-		return
+		return nil
 	}
 	p := planes(m)
 	var orig [3][]float32
@@ -102,7 +103,10 @@ func unsharpMask(m *image.RGBA, u usmSpec) {
 	k := gaussian(u.radius)
 	amount, thr := float32(u.amount), float32(u.threshold)
 	for c := 0; c < n; c++ {
-		blur := blur(orig[c], w, h, k)
+		blur, err := blur(ctx, orig[c], w, h, k)
+		if err != nil {
+			return err
+		}
 		for i, v := range orig[c] {
 			d := v - blur[i]
 			if d < thr && -d < thr {
@@ -131,6 +135,7 @@ func unsharpMask(m *image.RGBA, u usmSpec) {
 			}
 		}
 	}
+	return nil
 }
 
 // gaussian returns a normalised 1-D Gaussian kernel of the given sigma,
@@ -152,11 +157,15 @@ func gaussian(sigma float64) []float32 {
 }
 
 // blur convolves a w×h plane with k horizontally and vertically, clamping
-// at the edges.
-func blur(src []float32, w, h int, k []float32) []float32 {
+// at the edges. It gives up with ctx's error when ctx is done (checked once
+// per row of each pass).
+func blur(ctx context.Context, src []float32, w, h int, k []float32) ([]float32, error) {
 	r := len(k) / 2
 	tmp := make([]float32, len(src))
 	for y := 0; y < h; y++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		row := src[y*w : (y+1)*w]
 		for x := 0; x < w; x++ {
 			var s float32
@@ -168,6 +177,9 @@ func blur(src []float32, w, h int, k []float32) []float32 {
 	}
 	out := make([]float32, len(src))
 	for y := 0; y < h; y++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		for x := 0; x < w; x++ {
 			var s float32
 			for i, kv := range k {
@@ -176,7 +188,7 @@ func blur(src []float32, w, h int, k []float32) []float32 {
 			out[y*w+x] = s
 		}
 	}
-	return out
+	return out, nil
 }
 
 // clampTo rounds v to a byte in [0, hi] (a premultiplied colour never

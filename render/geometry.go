@@ -222,7 +222,7 @@ func (p *plan) view(r *Request) error {
 	case scl > 0:
 		fw, fh := float64(cw)/scl, float64(ch)/scl
 		if fw > maxSide || fh > maxSide {
-			return &LimitError{Limit: limitHard, What: "scaled image", Width: int64(fw), Height: int64(fh), Max: maxSide * maxSide}
+			return &LimitError{Limit: limitHard, What: "scaled image", Width: int64(fw), Height: int64(fh), Max: maxSide}
 		}
 		sw, sh = max(1, roundHalfUp(fw)), max(1, roundHalfUp(fh))
 		vw, vh = wid, hei
@@ -312,7 +312,7 @@ func roundDiv(a, b int64) int64 { return (2*a + b) / (2 * b) }
 func checkSides(what string, w, h int64, more ...int64) error {
 	for _, v := range append([]int64{w, h}, more...) {
 		if v > maxSide || v < -maxSide {
-			return &LimitError{Limit: limitHard, What: what, Width: w, Height: h, Max: maxSide * maxSide}
+			return &LimitError{Limit: limitHard, What: what, Width: w, Height: h, Max: maxSide}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package render
 
 import (
 	"image"
+	"strings"
 	"testing"
 )
 
@@ -142,6 +143,27 @@ func TestPlanLimits(t *testing.T) {
 		le, ok := err.(*LimitError)
 		if !ok || le.Limit != tt.limit {
 			t.Errorf("makePlan(%q) = %v; want a LimitError for %s", tt.mod, err, tt.limit)
+		}
+	}
+}
+
+// TestHardLimitReason: a side or an offset beyond the internal limit is
+// reported as that, not as a pixel count over a limit the count is far
+// below ("crop region 10x10 (100 pixels) exceeds the internal image size
+// limit 281474976710656" told the caller nothing).
+func TestHardLimitReason(t *testing.T) {
+	for _, mod := range []string{"crop=-2147483648,-2147483648,10,10", "wid=2147483647", "crop=0,0,2000000000,10"} {
+		r, err := Parse(mod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = makePlan(400, 300, 1, r, Limits{MaxSourcePixels: 100e6, MaxOutputPixels: 25e6})
+		le, ok := err.(*LimitError)
+		if !ok || le.Limit != limitHard {
+			t.Fatalf("makePlan(%q) = %v; want a LimitError for %s", mod, err, limitHard)
+		}
+		if msg := le.Error(); strings.Contains(msg, "pixels) exceeds") || !strings.Contains(msg, "16777216") {
+			t.Errorf("makePlan(%q): reason %q; want one naming the limit of 16777216 pixels for a side or an offset", mod, msg)
 		}
 	}
 }

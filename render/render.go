@@ -32,7 +32,9 @@ type Info struct {
 // image to w. Errors other than *CommandError are render failures; a source
 // or output over a limit gives a *LimitError. The image is written to w in
 // one Write at the end, so on error nothing has been written. Render is
-// safe for concurrent use.
+// safe for concurrent use. When ctx is done, Render stops with ctx's error:
+// between its stages, and inside op_blur, op_grow and op_usm, whose cost
+// grows with their radius.
 //
 // An empty request is rendered like any other (the source is decoded and
 // re-encoded in its own format); copying the file unchanged is the caller's
@@ -114,7 +116,9 @@ func Render(ctx context.Context, src []byte, r *Request, lim Limits, w io.Writer
 		sharpen(view.SubImage(vis).(*image.RGBA))
 	}
 	if r.usm.active() {
-		unsharpMask(view.SubImage(vis).(*image.RGBA), r.usm)
+		if err := unsharpMask(ctx, view.SubImage(vis).(*image.RGBA), r.usm); err != nil {
+			return Info{}, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return Info{}, err

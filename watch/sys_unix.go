@@ -39,9 +39,11 @@ func pidAlive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// openNoFollow opens name for reading without following a symlink.
+// openNoFollow opens name for reading without following a symlink, and
+// without waiting for a writer when name is (by now) a named pipe: the
+// caller finds it is not a regular file instead of blocking in open(2).
 func openNoFollow(name string) (*os.File, error) {
-	return os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	return os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 }
 
 // syncDir makes the entries of directory dir durable.

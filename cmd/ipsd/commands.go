@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"unicode"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -179,7 +180,7 @@ func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	w := bufio.NewWriter(stdout)
 	var clashes []string
 	for _, e := range entries {
-		fmt.Fprintf(w, "%s\t%s\n", e.Handle, e.Path)
+		fmt.Fprintf(w, "%s\t%s\n", oneLineName(e.Handle), oneLineName(e.Path))
 		if e.Clash {
 			clashes = append(clashes, e.Path)
 		}
@@ -191,6 +192,18 @@ func cmdLs(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "ipsd ls: %s: its asset name is used by another file in the company; new copies to that name are refused\n", p)
 	}
 	return nil
+}
+
+// oneLineName shows the control characters of a name from the tree (a
+// file name may hold any byte but '/' and NUL) as '?', as ls -q does, so
+// that every entry of ipsd ls stays one line of handle, tab, path.
+func oneLineName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // lsProblem explains why folder could not be listed.

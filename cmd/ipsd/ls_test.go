@@ -71,3 +71,40 @@ func TestLsExplainsMistakes(t *testing.T) {
 		t.Errorf("ipsd ls with two folders: exit %d, stderr %q", code, errs)
 	}
 }
+
+// TestLsOneLinePerEntry: a file name with a newline, a tab or another
+// control character (any byte but '/' and NUL may be in one) still gives
+// one line of handle, tab, path, with the control characters shown as '?',
+// so that scripts reading ipsd ls line by line (the demo's awk) stay right.
+func TestLsOneLinePerEntry(t *testing.T) {
+	e := startEnv(t, "")
+	for _, n := range []string{"nl\nname.jpg", "tab\tname.jpg", "esc\x1b[31mname.jpg"} {
+		copyFile(t, filepath.Join(e.root, "ApiTestCo/photos/BlueSquare.jpg"), filepath.Join(e.root, "ApiTestCo/odd", n))
+	}
+	waitFor(t, 10*time.Second, "the odd names in the catalog", func() bool {
+		n := 0
+		for p := range e.ls("ApiTestCo/") {
+			if strings.HasPrefix(p, "ApiTestCo/odd/") {
+				n++
+			}
+		}
+		return n >= 3
+	})
+	out, err := exec.Command(binPath, "ls", "-config", e.config, "ApiTestCo/odd/").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	want := map[string]bool{"ApiTestCo/odd/nl?name.jpg": true, "ApiTestCo/odd/tab?name.jpg": true, "ApiTestCo/odd/esc?[31mname.jpg": true}
+	for _, l := range lines {
+		h, p, ok := strings.Cut(l, "\t")
+		if !ok || h == "" || strings.Contains(p, "\t") {
+			t.Errorf("line %q is not handle, tab, path", l)
+			continue
+		}
+		delete(want, p)
+	}
+	for p := range want {
+		t.Errorf("ls does not list %q; output:\n%s", p, out)
+	}
+}
