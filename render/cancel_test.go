@@ -24,9 +24,8 @@ func (c *cancelAfter) Err() error {
 	return nil
 }
 
-// TestLongFiltersStopWhenCancelled: the filters whose cost grows with
-// their radius (op_blur, op_grow on the composite; op_usm on the view) run
-// for minutes on a large image at their largest radius, so they stop when
+// TestLongFiltersStopWhenCancelled: the filters that take long on a large
+// image (op_blur, op_grow on the composite; op_usm on the view) stop when
 // the request is cancelled (its socket client gave up, ipsd shuts down)
 // instead of holding a render worker to the end.
 func TestLongFiltersStopWhenCancelled(t *testing.T) {

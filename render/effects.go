@@ -224,6 +224,14 @@ func gaussBlurRGBA(ctx context.Context, m *image.RGBA, sigma float64) error {
 	if w == 0 || h == 0 {
 		return nil
 	}
+	if sigma >= boxGaussMin {
+		bw := boxWidths(sigma)
+		n := max(w, h) + 2*boxPad(bw)
+		pa, pb := make([]float64, n), make([]float64, n)
+		return separable(ctx, m, func(line, out []float64) {
+			boxBlurLine(line, out, pa, pb, bw)
+		})
+	}
 	r := max(1, int(math.Ceil(3*sigma)))
 	k := make([]float64, 2*r+1)
 	var sum float64
