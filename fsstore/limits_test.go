@@ -3,8 +3,11 @@ package fsstore
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -116,4 +119,43 @@ func TestFailedSyncIsRetried(t *testing.T) {
 	eventually(t, "a failed sync of b.jpg", func() bool { return failed.Load() > 0 })
 	failing.Store(false)
 	eventually(t, "b.jpg catalogued by a retry", hasAsset(t, s, "Co/b.jpg"))
+}
+
+// TestClashLogBounded: many folders each holding a file of the same name
+// (front.jpg in every product folder) are one clash that grows by a file
+// at a time. Each report names a bounded number of the paths, so the log
+// grows with the files, not with their square (2000 such files logged
+// 60 MB at the first scan).
+func TestClashLogBounded(t *testing.T) {
+	e := newEnv(t)
+	const n = 200
+	img := jpegBytes(t, 5)
+	for i := range n {
+		writeFile(t, filepath.Join(e.root, "Co", fmt.Sprintf("p%03d", i), "front.jpg"), img)
+	}
+	var logged bytes.Buffer
+	s, err := Open(t.Context(), e.cfg, slog.New(slog.NewTextHandler(&logged, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := s.Clashes(); got < 1 {
+		t.Fatalf("Clashes() = %d; want the clash of front", got)
+	}
+	lines := 0
+	for line := range strings.Lines(logged.String()) {
+		if !strings.Contains(line, "asset name clash") {
+			continue
+		}
+		lines++
+		if k := strings.Count(line, "/front.jpg"); k > maxClashPaths {
+			t.Fatalf("a clash report names %d paths; want at most %d: %.300s...", k, maxClashPaths, line)
+		}
+	}
+	if lines == 0 {
+		t.Error("the clash is not logged")
+	}
+	if !strings.Contains(logged.String(), fmt.Sprintf("files=%d", n)) {
+		t.Errorf("no clash report gives the number of files, %d", n)
+	}
 }

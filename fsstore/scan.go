@@ -333,11 +333,18 @@ type txn struct {
 	clashes   []clash // reported after commit
 }
 
-// clash is an asset name shared by several files of a company.
+// clash is an asset name shared by several files of a company: files of
+// them, the first paths (at most maxClashPaths) named.
 type clash struct {
 	company, name string
 	paths         []string
+	files         int
 }
+
+// maxClashPaths bounds the paths a clash report names: a name in every
+// folder of a large company (front.jpg) would otherwise log every path
+// again for each file found, the square of the files.
+const maxClashPaths = 10
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE).
 func (s *Store) inTx(ctx context.Context, fn func(t *txn) error) error {
@@ -359,7 +366,7 @@ func (s *Store) inTx(ctx context.Context, fn func(t *txn) error) error {
 		return fmt.Errorf("committing catalog transaction: %w", err)
 	}
 	for _, c := range t.clashes {
-		s.logger.Warn("asset name clash", "company", c.company, "name", c.name, "paths", c.paths)
+		s.logger.Warn("asset name clash", "company", c.company, "name", c.name, "files", c.files, "paths", c.paths)
 		if f := s.cfg.Hooks.OnClash; f != nil {
 			f(c.company, c.name)
 		}
@@ -694,10 +701,19 @@ func (t *txn) newIDs(ref assetRef, useRef bool) (aid, iid int64, err error) {
 	return aid, iid, nil
 }
 
-// checkClash queues a clash report when name is now shared in company cid.
+// checkClash queues a clash report when name is now shared in company cid;
+// a transaction reports each name once, with its last count.
 func (t *txn) checkClash(cid int64, name string) error {
-	rows, err := t.tx.QueryContext(t.ctx, "SELECT path FROM assets WHERE present = 1 AND company_id = ? AND name = ?",
-		cid, name)
+	var files int
+	if err := t.tx.QueryRowContext(t.ctx, "SELECT count(*) FROM assets WHERE present = 1 AND company_id = ? AND name = ?",
+		cid, name).Scan(&files); err != nil {
+		return err
+	}
+	if files < 2 {
+		return nil
+	}
+	rows, err := t.tx.QueryContext(t.ctx, "SELECT path FROM assets WHERE present = 1 AND company_id = ? AND name = ? ORDER BY path LIMIT ?",
+		cid, name, maxClashPaths)
 	if err != nil {
 		return err
 	}
@@ -710,10 +726,21 @@ func (t *txn) checkClash(cid int64, name string) error {
 		}
 		paths = append(paths, p)
 	}
-	if len(paths) > 1 {
-		t.clashes = append(t.clashes, clash{company: companyOf(paths[0]), name: name, paths: paths})
+	if err := rows.Err(); err != nil {
+		return err
 	}
-	return rows.Err()
+	if len(paths) == 0 {
+		return nil
+	}
+	c := clash{company: companyOf(paths[0]), name: name, paths: paths, files: files}
+	for i := range t.clashes {
+		if t.clashes[i].company == c.company && t.clashes[i].name == name {
+			t.clashes[i] = c
+			return nil
+		}
+	}
+	t.clashes = append(t.clashes, c)
+	return nil
 }
 
 // removePath forgets whatever the catalog has at rel (an asset, or a

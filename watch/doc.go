@@ -58,7 +58,11 @@
 // re-runs the request with Attempt+1 and the same Key. When storing or
 // filing fails while the Watcher runs (a full disk, done/ unusable), the
 // request stays claimed and every full rescan tries again: it files the
-// stored result, or runs the request again with the same Key.
+// stored result, or runs the request again with the same Key. done/,
+// failed/ and .work/ must be directories themselves: one that a client
+// replaced by a symlink (into another watch folder, whose requests run as
+// another user, or into the tree) is never written through; claims or
+// filing wait, logged, until it is a directory again.
 //
 // At start and at every full rescan the Watcher sweeps .work/: entries of
 // this host whose process is gone (or whose process id is this process's

@@ -1,11 +1,14 @@
 package watch
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestRequestSwappedForFIFO: a client replaces its request file by a named
@@ -51,5 +54,72 @@ func TestRequestSwappedForFIFO(t *testing.T) {
 	}
 	if res := readFile(t, filepath.Join(dir, FailedDir, "pipe.result.xml")); !strings.Contains(res, "could not be read") {
 		t.Errorf("result = %q; want a fault saying the request could not be read", res)
+	}
+}
+
+// TestOutcomeSymlinkNotFollowed: a client of the folder (who may create
+// and rename entries in it) replaces failed/ by a symlink to another
+// watch folder, whose requests run as a more powerful user. The refused
+// request must not be filed through the link (where the other folder
+// would run it again, as its user): it stays claimed in .work/, and is
+// filed once failed/ is a directory again.
+func TestOutcomeSymlinkNotFollowed(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if err := os.Symlink(other, filepath.Join(dir, FailedDir)); err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int32
+	cfg := fastConfig(dir)
+	cfg.Rescan = 50 * time.Millisecond
+	start(t, cfg, func(context.Context, Request) Result {
+		calls.Add(1)
+		return Result{Body: resultBody("refused")}
+	})
+	dropRenamed(t, dir, "esc.xml", requestBody("e"))
+	waitFor(t, "the request handled", func() bool { return calls.Load() == 1 })
+	// several rescans retry the filing; none may go through the link
+	for range 5 {
+		time.Sleep(cfg.Rescan)
+		if des, _ := os.ReadDir(other); len(des) > 0 {
+			t.Fatalf("filed through the symlink: %v", des)
+		}
+	}
+	if workEmpty(t, dir) {
+		t.Fatal("the request left .work/ but is not filed")
+	}
+	if err := os.Remove(filepath.Join(dir, FailedDir)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "esc.xml filed under a real failed/", func() bool {
+		return fileExists(t, filepath.Join(dir, FailedDir, "esc.xml")) && workEmpty(t, dir)
+	})
+	if n := calls.Load(); n != 1 {
+		t.Errorf("handler called %d times; want once", n)
+	}
+}
+
+// TestWorkSymlinkNotFollowed: .work/ replaced by a symlink to somewhere
+// else: requests are not claimed into the link's target.
+func TestWorkSymlinkNotFollowed(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	cfg := fastConfig(dir)
+	cfg.Rescan = 50 * time.Millisecond
+	rec := &recorder{}
+	start(t, cfg, rec.handle)
+	if err := os.Remove(filepath.Join(dir, WorkDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(dir, WorkDir)); err != nil {
+		t.Fatal(err)
+	}
+	dropRenamed(t, dir, "w.xml", requestBody("w"))
+	for range 5 {
+		time.Sleep(cfg.Rescan)
+		if des, _ := os.ReadDir(other); len(des) > 0 {
+			t.Fatalf("claimed through the symlink: %v", des)
+		}
+	}
+	if !fileExists(t, filepath.Join(dir, "w.xml")) || len(rec.requests()) != 0 {
+		t.Error("the request did not stay where it was dropped")
 	}
 }

@@ -82,6 +82,11 @@ func (r *runner) dead(t tag) bool {
 // won the file; losing to another worker is not an error.
 func (r *runner) claim(from, work, name string) (bool, error) {
 	to := filepath.Join(r.w.workDir, work)
+	if err := realDir(r.w.workDir); err != nil && !isNotExist(err) {
+		r.log.Warn("not claiming request: the work directory is not a directory of its own; trying again at the next rescan",
+			"file", name, "err", err)
+		return false, err
+	}
 	err := renameFile(from, to)
 	if isNotExist(err) {
 		// someone else took it, or .work/ itself is gone
@@ -253,10 +258,8 @@ func (w *Watcher) file(name, work, comp string, ok bool) (string, error) {
 	if err := os.Mkdir(dest, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("creating outcome directory: %w", err)
 	}
-	if fi, err := os.Stat(dest); err != nil {
+	if err := realDir(dest); err != nil {
 		return "", fmt.Errorf("opening outcome directory: %w", err)
-	} else if !fi.IsDir() {
-		return "", fmt.Errorf("outcome directory %s is not a directory", dest)
 	}
 	wpath := filepath.Join(w.workDir, work)
 	cpath := filepath.Join(w.workDir, comp)
@@ -323,6 +326,25 @@ func (w *Watcher) file(name, work, comp string, ok bool) (string, error) {
 	return "", fmt.Errorf("filing %s: no free name in %s", name, dest)
 }
 
+// realDir reports an error unless path is a directory itself, not a
+// symlink to one. done/, failed/ and .work/ are ipsd's, but clients of the
+// folder may rename and create entries in it: a link there would move
+// requests and results elsewhere, into another watch folder (to run again
+// as that folder's user) or into the tree.
+func realDir(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link, not a directory", path)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", path)
+	}
+	return nil
+}
+
 // removeIfExists removes path. Failures are ignored: a stale entry left in
 // .work/ is removed again by a later sweep.
 func removeIfExists(path string) { _ = os.Remove(path) }
@@ -332,6 +354,10 @@ func removeIfExists(path string) { _ = os.Remove(path) }
 // temporary files are removed. Own claims whose outcome could not be
 // stored or filed are dealt with the same way.
 func (r *runner) sweep() {
+	if err := realDir(r.w.workDir); err != nil {
+		r.log.Warn("not sweeping the work directory", "err", err)
+		return
+	}
 	entries, err := os.ReadDir(r.w.workDir)
 	if err != nil {
 		r.log.Warn("listing work directory", "err", err)
