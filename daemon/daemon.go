@@ -516,6 +516,12 @@ func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Requ
 	if f == nil {
 		caller, f = d.users.Load().identify(c.Cred, req.Owner, true, wc.User)
 	}
+	if f == nil && !c.Cred.Present && wc.User == "" && req.Mode.Perm()&0o022 != 0 {
+		// acting as the file's owner is only sound if nobody else could
+		// have written what the file asks (a shared setgid inbox with
+		// umask 002 would let any member of the group act as any other)
+		caller, f = nil, authFault(10000, fmt.Sprintf("The request file is writable by others than its owner (mode %04o), so it cannot act as its owner; write it with mode 0644 (umask 022), or set user on this watch folder.", req.Mode.Perm()))
+	}
 	log = accepted(log, c, caller, "owner_uid", req.Owner)
 	if f != nil {
 		d.finish(ctx, log, "watch", f, start)

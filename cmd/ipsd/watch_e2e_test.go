@@ -881,3 +881,40 @@ func TestSocketAnswersBusy(t *testing.T) {
 		t.Errorf("%d files in out/ for %d ok replies", len(files), ok)
 	}
 }
+
+// TestWatchWritableRequestDoesNotActAsOwner: in a shared inbox, a request
+// file that others could have written (umask 002 in a setgid folder) does
+// not act as its owner; the same file in a folder with its own user runs.
+func TestWatchWritableRequestDoesNotActAsOwner(t *testing.T) {
+	e := newWatchEnv(t, watchEnvOpts{dirs: []string{"inbox2"}, extra: `
+[[watch]]
+dir = "inbox2"
+user = "tester@example.com"
+settle = "200ms"
+`})
+	company, src := e.companyAndSource("Canon_40D.jpg")
+	inbox2 := filepath.Join(e.dir, "inbox2")
+	for _, drop := range []struct{ dir, name string }{{e.inbox, "gw"}, {inbox2, "gw2"}} {
+		stage := filepath.Join(e.dir, "."+drop.name)
+		if err := os.WriteFile(stage, []byte(requestXML(company, src, drop.name, "wid=32")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(stage, 0o664); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(stage, filepath.Join(drop.dir, drop.name+".xml")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := waitResults(t, e.inbox, 1, time.Minute)
+	if res, ok := o.failed["gw"]; !ok || faultCode(res) != "10000" || !strings.Contains(res, "writable by others than its owner (mode 0664)") {
+		t.Errorf("group-writable request acting as its owner: failed %v, done %v; want fault 10000 naming the mode", o.failed, o.done)
+	}
+	if o2 := waitResults(t, inbox2, 1, time.Minute); len(o2.done) != 1 {
+		t.Errorf("group-writable request in a folder with its own user: done %v, failed %v; want it done", o2.done, o2.failed)
+	}
+	files, _ := treeFiles(t, filepath.Join(e.root, "ApiTestCo/out"))
+	if len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), "gw2.") {
+		t.Errorf("out/ holds %v; want only gw2's copy", files)
+	}
+}
