@@ -516,7 +516,7 @@ func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Requ
 	if f == nil {
 		caller, f = d.users.Load().identify(c.Cred, req.Owner, true, wc.User)
 	}
-	if f == nil && !c.Cred.Present && wc.User == "" && req.Mode.Perm()&0o022 != 0 {
+	if f == nil && !c.Cred.Present && wc.User == "" && othersMayWrite(req) {
 		// acting as the file's owner is only sound if nobody else could
 		// have written what the file asks (a shared setgid inbox with
 		// umask 002 would let any member of the group act as any other)
@@ -536,4 +536,20 @@ func (d *Daemon) handleWatch(ctx context.Context, wc WatchConfig, req watch.Requ
 		return watch.Result{Retry: true}
 	}
 	return watch.Result{Body: encodeFault(false, f), Retry: f.Transient}
+}
+
+// othersMayWrite reports whether someone other than its owner may have
+// written the request file: it is world-writable, or group-writable with a
+// group other than the owner's own (the private group that umask 002 is
+// meant for).
+func othersMayWrite(req watch.Request) bool {
+	perm := req.Mode.Perm()
+	if perm&0o002 != 0 {
+		return true
+	}
+	if perm&0o020 == 0 {
+		return false
+	}
+	u, err := user.LookupId(strconv.FormatUint(uint64(req.Owner), 10))
+	return err != nil || u.Gid != strconv.FormatUint(uint64(req.Group), 10)
 }

@@ -17,6 +17,14 @@ func owner(fi fs.FileInfo) uint32 {
 	return 0
 }
 
+// group returns the gid of the file described by fi.
+func group(fi fs.FileInfo) uint32 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Gid
+	}
+	return 0
+}
+
 // inode returns the inode number of the file described by fi, or 0.
 func inode(fi fs.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {

@@ -148,9 +148,11 @@ type Request struct {
 	// Owner is the uid that owns the file.
 	Owner uint32
 
-	// Mode is the file's mode when its Body was read. A Handler that acts
-	// as Owner should refuse a file that others could have written.
-	Mode fs.FileMode
+	// Group is the gid of the file, and Mode its mode, when its Body was
+	// read. A Handler that acts as Owner should refuse a file that others
+	// could have written.
+	Group uint32
+	Mode  fs.FileMode
 
 	// Attempt is 1 on the first try and counts up across retries and
 	// re-runs after a crash.

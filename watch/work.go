@@ -151,6 +151,7 @@ func (r *runner) process(name, work string, attempt int, f *failure) (retryWork,
 			Key:     r.w.key(name, fi),
 			Body:    body,
 			Owner:   owner(fi),
+			Group:   group(fi),
 			Mode:    fi.Mode(),
 			Attempt: attempt,
 		})

@@ -883,9 +883,24 @@ func TestSocketAnswersBusy(t *testing.T) {
 }
 
 // TestWatchWritableRequestDoesNotActAsOwner: in a shared inbox, a request
-// file that others could have written (umask 002 in a setgid folder) does
-// not act as its owner; the same file in a folder with its own user runs.
+// file that others could have written (umask 002 in a setgid folder, which
+// gives it the folder's group) does not act as its owner; group-writable
+// in the owner's own group it does, and so does the first in a folder with
+// its own user.
 func TestWatchWritableRequestDoesNotActAsOwner(t *testing.T) {
+	other := -1 // a group the test may give its files, not its primary one
+	if os.Getuid() == 0 {
+		other = 1
+	} else if gs, _ := os.Getgroups(); len(gs) > 0 {
+		for _, g := range gs {
+			if g != os.Getgid() {
+				other = g
+			}
+		}
+	}
+	if other < 0 {
+		t.Skip("no group other than the primary one to give a request file")
+	}
 	e := newWatchEnv(t, watchEnvOpts{dirs: []string{"inbox2"}, extra: `
 [[watch]]
 dir = "inbox2"
@@ -894,27 +909,44 @@ settle = "200ms"
 `})
 	company, src := e.companyAndSource("Canon_40D.jpg")
 	inbox2 := filepath.Join(e.dir, "inbox2")
-	for _, drop := range []struct{ dir, name string }{{e.inbox, "gw"}, {inbox2, "gw2"}} {
+	for _, drop := range []struct {
+		dir, name string
+		gid       int
+		mode      os.FileMode
+	}{
+		{e.inbox, "shared", other, 0o664},
+		{e.inbox, "world", os.Getgid(), 0o646},
+		{e.inbox, "private", os.Getgid(), 0o664},
+		{inbox2, "forced", other, 0o664},
+	} {
 		stage := filepath.Join(e.dir, "."+drop.name)
 		if err := os.WriteFile(stage, []byte(requestXML(company, src, drop.name, "wid=32")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Chmod(stage, 0o664); err != nil {
+		if err := os.Chown(stage, -1, drop.gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(stage, drop.mode); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Rename(stage, filepath.Join(drop.dir, drop.name+".xml")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	o := waitResults(t, e.inbox, 1, time.Minute)
-	if res, ok := o.failed["gw"]; !ok || faultCode(res) != "10000" || !strings.Contains(res, "writable by others than its owner (mode 0664)") {
-		t.Errorf("group-writable request acting as its owner: failed %v, done %v; want fault 10000 naming the mode", o.failed, o.done)
+	o := waitResults(t, e.inbox, 3, time.Minute)
+	for name, mode := range map[string]string{"shared": "0664", "world": "0646"} {
+		if res, ok := o.failed[name]; !ok || faultCode(res) != "10000" || !strings.Contains(res, "writable by others than its owner (mode "+mode+")") {
+			t.Errorf("%s request acting as its owner: failed %v, done %v; want fault 10000 naming the mode", name, o.failed, o.done)
+		}
+	}
+	if _, ok := o.done["private"]; !ok {
+		t.Errorf("group-writable request in its owner's own group: done %v, failed %v; want it done", o.done, o.failed)
 	}
 	if o2 := waitResults(t, inbox2, 1, time.Minute); len(o2.done) != 1 {
 		t.Errorf("group-writable request in a folder with its own user: done %v, failed %v; want it done", o2.done, o2.failed)
 	}
 	files, _ := treeFiles(t, filepath.Join(e.root, "ApiTestCo/out"))
-	if len(files) != 1 || !strings.HasPrefix(filepath.Base(files[0]), "gw2.") {
-		t.Errorf("out/ holds %v; want only gw2's copy", files)
+	if len(files) != 2 {
+		t.Errorf("out/ holds %v; want the copies of private and forced", files)
 	}
 }
