@@ -22,3 +22,9 @@ func watchLimitErr(err error) bool {
 func fileKey(fi os.FileInfo) (dev, ino uint64, gid int) { return 0, 0, -1 }
 
 const openFlags = syscall.O_NOFOLLOW
+
+var linkFile = func(root *os.Root, old, new string) error { return root.Link(old, new) }
+
+func linkUnsupported(err error) bool { return false }
+
+func renameNoReplace(dir *os.Root, old, new string) error { return errUnsupported }

@@ -370,14 +370,21 @@ func (s *Store) writeNew(
 	}
 
 	// link(2) fails when final exists, unlike rename(2), which replaces it
-	if err := s.root.Link(tmp, final); err != nil {
+	if err := linkFile(s.root, tmp, final); err != nil {
+		if linkUnsupported(err) {
+			// vfat, exfat and some SMB servers have no hard links: rename
+			// the temp file without replacing instead
+			err = renameNoReplace(dr, tmpName, path.Base(final))
+		}
 		if errors.Is(err, fs.ErrExist) {
 			return fileStat{}, fmt.Errorf("%s exists: %w", final, ErrNameInUse)
 		}
-		return fileStat{}, err
+		if err != nil {
+			return fileStat{}, err
+		}
 	}
 	fi, statErr := s.root.Lstat(final)
-	if rmErr := dr.Remove(tmpName); rmErr != nil {
+	if rmErr := dr.Remove(tmpName); rmErr != nil && !errors.Is(rmErr, fs.ErrNotExist) {
 		s.logger.Warn("removing temp file", "path", tmp, "err", rmErr)
 	}
 	if d, err := dr.OpenFile(".", os.O_RDONLY|openFlags, 0); err == nil {
