@@ -68,7 +68,7 @@ func loadBatch(src string) ([]batchItem, error) {
 	r.FieldsPerRecord = -1
 	r.Comment = '#'
 	var items []batchItem
-	for line := 1; ; line++ {
+	for first := true; ; first = false {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -76,7 +76,12 @@ func loadBatch(src string) ([]batchItem, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading %s: %w", src, err)
 		}
-		if line == 1 && strings.EqualFold(strings.TrimSpace(rec[0]), "company") {
+		// the line in the file, which counts comments and blank lines
+		line, _ := r.FieldPos(0)
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		if first && strings.EqualFold(rec[0], "company") {
 			continue // header
 		}
 		if len(rec) < 4 || len(rec) > 5 {

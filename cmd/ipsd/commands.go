@@ -29,6 +29,9 @@ func cmdServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
@@ -99,6 +102,9 @@ func cmdCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	cfg, err := daemon.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
@@ -115,9 +121,8 @@ func cmdVersion(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError(2)
+	if err := noArgs(fs); err != nil {
+		return err
 	}
 	fmt.Fprintf(stdout, "ipsd %s\n", daemon.Version)
 	return nil
@@ -126,6 +131,9 @@ func cmdVersion(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 func cmdHashPassword(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("hash-password", stderr, "usage: ipsd hash-password < password-file\n\nReads one password line on stdin and prints its bcrypt hash for [[user]] password_hash.")
 	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')

@@ -147,7 +147,7 @@ func busy(err error) bool {
 }
 
 func cmdCopy(args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlags("copy", stderr, `usage: ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M]
+	fs := newFlags("copy", stderr, `usage: ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M] [-user EMAIL -password-file F]
        ipsd copy [-config FILE | -socket PATH] -batch DIR|FILE.csv [-parallel N] [-retries N]
 
 Makes one copy through the running daemon and prints the new asset handle.
@@ -177,9 +177,11 @@ password comes from -password-file or $IPSD_PASSWORD (never a flag).`)
 	if err := parseFlags(fs, args, stdout); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return exitError(2)
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	if *pwFile != "" && *user == "" {
+		return errors.New("-password-file needs -user, the email the password belongs to")
 	}
 	if *socket == "" {
 		cfg, err := daemon.LoadConfig(*cfgPath)

@@ -3,7 +3,8 @@
 // Usage:
 //
 //	ipsd serve [-config FILE] [-log.level LEVEL] [-log.format text|json] [-cpuprofile FILE] [-memprofile FILE]
-//	ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M]
+//	ipsd copy [-config FILE | -socket PATH] -company H -asset H -folder H -name NAME [-modifier M] [-user EMAIL -password-file F]
+//	ipsd copy [-config FILE | -socket PATH] -batch DIR|FILE.csv [-parallel N] [-retries N]
 //	ipsd ls [-config FILE] [FOLDER]
 //	ipsd hash-password < password
 //	ipsd check-config [-config FILE]
@@ -19,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -27,12 +29,12 @@ const defaultConfig = "/etc/ipsd/ipsd.toml"
 const usage = `ipsd implements Adobe Scene7 IPS copyImage over a directory tree.
 
 Usage:
-  ipsd serve        run the daemon
-  ipsd copy         make one copy through the daemon's socket
-  ipsd ls           list companies, or everything below a folder, from the catalog
+  ipsd serve          run the daemon
+  ipsd copy           make one copy (or a batch) through the daemon's socket
+  ipsd ls             list companies, or everything below a folder, from the catalog
   ipsd hash-password  read a password on stdin, print its bcrypt hash for ipsd.toml
-  ipsd check-config validate a config file and exit
-  ipsd version      print the version
+  ipsd check-config   validate a config file and exit
+  ipsd version        print the version
 
 Run 'ipsd COMMAND -h' for the flags of a command.
 The config file defaults to ` + defaultConfig + `.
@@ -57,6 +59,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		"version":       cmdVersion,
 	}
 	name := args[0]
+	if name == "-version" || name == "--version" {
+		name = "version"
+	}
 	if name == "-h" || name == "-help" || name == "--help" || name == "help" {
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -119,6 +124,22 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
 		return exitError(2) // the flag package has said why
 	}
 	return err
+}
+
+// noArgs refuses positional arguments for a command that takes none, rather
+// than ignoring them: "ipsd serve my.toml" would otherwise run with the
+// default config instead of the file named.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() == 0 {
+		return nil
+	}
+	hint := ""
+	if fs.Lookup("config") != nil && strings.HasSuffix(fs.Arg(0), ".toml") {
+		hint = fmt.Sprintf(" (a config file is named with -config %s)", fs.Arg(0))
+	}
+	fmt.Fprintf(fs.Output(), "%s: unexpected argument %q%s\n\n", fs.Name(), fs.Arg(0), hint)
+	fs.Usage()
+	return exitError(2)
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.
