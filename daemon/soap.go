@@ -378,7 +378,7 @@ func decodeCall(body []byte) (*call, *Fault) {
 	}
 	op, ok := strings.CutSuffix(param.Local, "Param")
 	if !ok || op == "" || !isIpsNS(param.Space) {
-		return nil, apiFault(30003, "Invalid request XML: unexpected element {%s}%s", param.Space, param.Local)
+		return nil, apiFault(30003, "Invalid request XML: unexpected element {%s}%s; want an operation element such as copyImageParam in the namespace http://www.scene7.com/IpsApi/xsd/<date> (e.g. 2008-01-15)", printable(param.Space), printable(param.Local))
 	}
 	c.Op, c.NS, c.Param = op, param.Space, param
 	if c.NS == nsLegacy {

@@ -172,3 +172,10 @@ func TestXMLErrorsQuoteNoSecrets(t *testing.T) {
 		t.Errorf("reason quotes the password: %s", f.Reason)
 	}
 }
+
+func TestWrongNamespaceSaysWhichOne(t *testing.T) {
+	_, f := decodeCall([]byte(`<copyImageParam><companyHandle>c|1</companyHandle></copyImageParam>`))
+	if f == nil || f.Code != 30003 || !strings.Contains(f.Reason, "http://www.scene7.com/IpsApi/xsd/<date>") {
+		t.Errorf("fault %+v; want 30003 naming the IpsApi namespace", f)
+	}
+}
