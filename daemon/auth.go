@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -208,15 +210,24 @@ func authorize(uc *UserConfig, op string, companyName, companyHandle string, rol
 
 // Warnings lists what in c is valid but probably not what its author
 // meant: local accounts in a user's unix list that this machine does not
-// know (requests from them will not be recognised as that user). Accounts
-// are not an error, because a name service can be briefly unavailable at
-// boot.
+// know (requests from them will not be recognised as that user), and
+// memberships of companies that have no directory under root yet. Neither
+// is an error: a name service can be briefly unavailable at boot, and a
+// company's directory can be made after the config.
 func (c *Config) Warnings() []string {
 	var w []string
 	for i, u := range c.Users {
 		for _, acct := range u.Unix {
 			if _, ok := lookupUID(acct); !ok {
 				w = append(w, fmt.Sprintf("user[%d].unix: no local account %q on this machine; requests from it will not act as %s", i, acct, u.Email))
+			}
+		}
+		for j, m := range u.Memberships {
+			if strings.HasPrefix(m.Company, "c|") || strings.ContainsAny(m.Company, "/\\") {
+				continue // a handle, or a name the config check already refused
+			}
+			if fi, err := os.Stat(filepath.Join(c.Root, m.Company)); err != nil || !fi.IsDir() {
+				w = append(w, fmt.Sprintf("user[%d].membership[%d].company: no directory %q under root yet", i, j, m.Company))
 			}
 		}
 	}

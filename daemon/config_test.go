@@ -178,20 +178,30 @@ func TestLoadConfigTableOfWrongShape(t *testing.T) {
 	}
 }
 
-func TestConfigWarnsOfUnknownLocalAccounts(t *testing.T) {
+func TestConfigWarnsOfUnknownAccountsAndCompanies(t *testing.T) {
 	p := writeConfig(t, `root = "root"
 state_dir = "state"
 [[user]]
 email = "a@example.com"
 unix = ["root", "0", "no-such-account-ipsd-test"]
+[[user.membership]]
+company = "NoSuchCo"
+role = "IpsUser"
+[[user.membership]]
+company = "Here"
+role = "IpsUser"
 `)
+	if err := os.Mkdir(filepath.Join(filepath.Dir(p), "root", "Here"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	cfg, err := LoadConfig(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := cfg.Warnings()
-	if len(w) != 1 || !strings.Contains(w[0], `user[0].unix`) || !strings.Contains(w[0], `"no-such-account-ipsd-test"`) {
-		t.Errorf("warnings = %q; want one naming user[0].unix and the unknown account", w)
+	if len(w) != 2 || !strings.Contains(w[0], `user[0].unix`) || !strings.Contains(w[0], `"no-such-account-ipsd-test"`) ||
+		!strings.Contains(w[1], `user[0].membership[0].company`) || !strings.Contains(w[1], `"NoSuchCo"`) {
+		t.Errorf("warnings = %q; want one naming user[0].unix and the unknown account, one naming the missing company", w)
 	}
 }
 
