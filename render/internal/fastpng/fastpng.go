@@ -86,7 +86,9 @@ func Decode(data []byte) (image.Image, error) {
 				zdata = body
 			} else {
 				if nIDAT == 1 {
-					zdata = append([]byte(nil), zdata...)
+					// the IDATs cannot be longer than the rest of the
+					// file: one allocation instead of growing by doubling
+					zdata = append(make([]byte, 0, len(data)-at), zdata...)
 				}
 				zdata = append(zdata, body...)
 			}
